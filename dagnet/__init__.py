@@ -1,0 +1,60 @@
+"""dagnet: a deep learning framework on NumPy, built as a computational graph.
+
+The names follow the tutorial series "write your own deep learning framework":
+``Node``, ``Graph.propagate`` / ``Graph.backpropagate``, ``OptimizationAlgorithm``.
+"""
+
+from dagnet.errors import (
+    DagnetError,
+    DataError,
+    GraphError,
+    ModelFileError,
+    NonFiniteError,
+    ShapeError,
+)
+from dagnet.gradcheck import check_gradients, check_node_gradients
+from dagnet.graph import Graph
+from dagnet.io import load, save
+from dagnet.models import fully_connected
+from dagnet.node import GradientNode, InputNode, Node, ParameterNode
+from dagnet.nodes import (
+    NODE_TYPES,
+    AddBiasNode,
+    AdditionNode,
+    BinaryCrossEntropyNode,
+    CategoricalCrossEntropyNode,
+    ConcatenationNode,
+    EWMultiplicationNode,
+    IdentityNode,
+    LinearNode,
+    MultiplicationNode,
+    Norm2Node,
+    ReluNode,
+    ScalarMultiplicationNode,
+    SelectionNode,
+    SigmoidBinaryCrossEntropyNode,
+    SigmoidNode,
+    SoftmaxCrossEntropyNode,
+    SoftmaxNode,
+    SplitNode,
+    SquaredErrorNode,
+    SubtractionNode,
+    SumNode,
+    TanhNode,
+)
+from dagnet.optim import GradientDescent, OptimizationAlgorithm
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DagnetError", "DataError", "GradientDescent", "GradientNode", "Graph", "GraphError",
+    "InputNode", "ModelFileError", "Node", "NonFiniteError", "OptimizationAlgorithm",
+    "ParameterNode", "ShapeError", "check_gradients", "check_node_gradients",
+    "fully_connected", "load", "save", "NODE_TYPES",
+    "AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
+    "ConcatenationNode", "EWMultiplicationNode", "IdentityNode", "LinearNode",
+    "MultiplicationNode", "Norm2Node", "ReluNode", "ScalarMultiplicationNode",
+    "SelectionNode", "SigmoidBinaryCrossEntropyNode", "SigmoidNode",
+    "SoftmaxCrossEntropyNode", "SoftmaxNode", "SplitNode", "SquaredErrorNode",
+    "SubtractionNode", "SumNode", "TanhNode",
+]

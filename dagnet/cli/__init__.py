@@ -1,0 +1,49 @@
+"""The ``dagnet`` command: one subcommand per module, listed explicitly below."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+
+from dagnet.errors import DagnetError
+
+# Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
+COMMAND_MODULES: list[str] = []
+
+
+def build_parser() -> argparse.ArgumentParser:
+    import importlib
+
+    parser = argparse.ArgumentParser(
+        prog="dagnet",
+        description="dagnet: a deep learning framework on NumPy, built as a computational "
+                    "graph. Each command trains or inspects a model and writes its figures "
+                    "and metrics.json into a run folder.")
+    parser.add_argument("--debug", action="store_true",
+                        help="show full tracebacks and check every node for NaN/inf")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"dagnet.cli.{name}").register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except DagnetError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"dagnet {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"dagnet {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"dagnet {args.command}: interrupted", file=sys.stderr)
+        return 130

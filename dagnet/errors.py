@@ -1,0 +1,30 @@
+"""The exceptions dagnet raises: every one names what went wrong and where."""
+
+from __future__ import annotations
+
+
+class DagnetError(Exception):
+    """Base class of every error dagnet raises on purpose.
+
+    The CLI prints these as one line and exits with a non-zero status.
+    """
+
+
+class ShapeError(DagnetError, ValueError):
+    """Inputs of a node have shapes the node cannot combine."""
+
+
+class GraphError(DagnetError, ValueError):
+    """The graph is malformed: a cycle, a missing node, a bad output index..."""
+
+
+class NonFiniteError(DagnetError, FloatingPointError):
+    """A node's output or gradient, or the cost, is NaN or infinite."""
+
+
+class ModelFileError(DagnetError):
+    """A model file is missing, truncated, corrupt or not a dagnet model."""
+
+
+class DataError(DagnetError):
+    """A data file is missing, corrupt, or not what it claims to be."""

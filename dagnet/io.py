@@ -1,0 +1,179 @@
+"""Model files: weights in safetensors, the graph's architecture as JSON in its metadata.
+
+``save(graph, path)`` writes every node (its type, name, parents and constructor
+arguments) in topological order and every parameter as a tensor;
+``load(path)`` rebuilds a working Graph without the script that built it.
+Loading parses JSON and instantiates only the node types of
+``dagnet.nodes.NODE_TYPES``: a model file never runs code.  Writes are atomic.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from dagnet.errors import DagnetError, ModelFileError
+from dagnet.files import atomic_write_bytes
+from dagnet.graph import Graph
+from dagnet.node import InputNode, Node, ParameterNode, parent_nodes, post_order
+from dagnet.nodes import NODE_TYPES
+
+FORMAT = "dagnet"
+FORMAT_VERSION = 1
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
+                      metadata: dict[str, str]) -> Path:
+    """Atomically write ``tensors`` and string ``metadata`` as a safetensors file."""
+    from safetensors.numpy import save
+
+    tensors = {key: np.ascontiguousarray(value) for key, value in tensors.items()}
+    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+
+
+def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Tensors and metadata of a safetensors file; ModelFileError naming the file if bad."""
+    from safetensors.numpy import load
+
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ModelFileError(f"{path}: no such model file") from None
+    except OSError as exc:
+        raise ModelFileError(f"{path}: cannot read it ({exc.strerror})") from None
+    if len(data) < 8:
+        raise ModelFileError(f"{path}: not a model file (only {len(data)} bytes)")
+    (header_size,) = struct.unpack("<Q", data[:8])
+    if header_size > min(len(data) - 8, _MAX_HEADER):
+        raise ModelFileError(f"{path}: not a safetensors model file, or truncated (its header "
+                             f"claims {header_size} bytes, the file has {len(data) - 8})")
+    try:
+        header = json.loads(data[8:8 + header_size])
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFileError(f"{path}: corrupt model file (its header is not JSON)") from None
+    if not isinstance(header, dict):
+        raise ModelFileError(f"{path}: corrupt model file (its header is not a JSON object)")
+    metadata = header.get("__metadata__") or {}
+    try:
+        tensors = load(data)
+    except Exception as exc:  # safetensors raises its own error types
+        raise ModelFileError(f"{path}: corrupt or truncated model file ({exc})") from None
+    return tensors, metadata
+
+
+def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
+    """The JSON description of ``graph`` and its parameters keyed by tensor name."""
+    roots = graph.nodes + graph.parameter_nodes
+    order = [n for n in post_order(roots, parent_nodes) if n is not graph.gradient_node]
+    index = {node: k for k, node in enumerate(order)}
+    tensors: dict[str, np.ndarray] = {}
+    nodes = []
+    for node in order:
+        type_name = type(node).__name__
+        if NODE_TYPES.get(type_name) is not type(node):
+            raise DagnetError(f"cannot save {node.describe()}: {type_name} is not a dagnet "
+                              "node type (see dagnet.nodes.NODE_TYPES)")
+        entry = {"type": type_name, "name": node.name,
+                 "parents": [[index[p], i] for p, i in node.parents],
+                 "config": node.config()}
+        if isinstance(node, ParameterNode):
+            entry["tensor"] = f"parameters/{len(tensors)}"
+            tensors[entry["tensor"]] = node.w
+        nodes.append(entry)
+    spec = {
+        "nodes": nodes,
+        "inputs": [index[n] for n in graph.input_nodes],
+        "outputs": [[index[n], i] for n, i in graph.output_nodes],
+        "expected_outputs": [index[n] for n in graph.expected_output_nodes],
+        "cost": None if graph.cost_node is None else index[graph.cost_node],
+        "parameters": [index[n] for n in graph.parameter_nodes],
+    }
+    return spec, tensors
+
+
+def save(graph: Graph, path: str | os.PathLike, metadata: dict | None = None,
+         extra_tensors: dict[str, np.ndarray] | None = None) -> Path:
+    """Write ``graph`` (architecture and weights) to ``path`` atomically.
+
+    ``metadata`` (JSON-ready) and ``extra_tensors`` (say, the preprocessing mean
+    or optimizer state) travel with it and come back as ``graph.metadata`` and
+    ``graph.extra_tensors`` after ``load``.
+    """
+    spec, tensors = graph_spec(graph)
+    for key, value in (extra_tensors or {}).items():
+        if key.startswith("parameters/"):
+            raise ValueError(f"extra tensor name {key!r} is reserved for parameters")
+        tensors[key] = np.asarray(value)
+    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
+              "graph": json.dumps(spec), "metadata": json.dumps(metadata or {})}
+    return write_safetensors(path, tensors, header)
+
+
+def load(path: str | os.PathLike) -> Graph:
+    """Rebuild the Graph saved in ``path``; raises ModelFileError naming the file if bad."""
+    path = Path(path)
+    tensors, header = read_safetensors(path)
+    if header.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: a safetensors file, but not a dagnet model (no "
+                             "'format: dagnet' in its metadata)")
+    if header.get("format_version") != str(FORMAT_VERSION):
+        raise ModelFileError(f"{path}: dagnet model format version "
+                             f"{header.get('format_version')!r}; this dagnet reads version "
+                             f"{FORMAT_VERSION}")
+    try:
+        spec = json.loads(header["graph"])
+        metadata = json.loads(header.get("metadata", "{}"))
+        graph = _build(spec, tensors)
+    except ModelFileError as exc:
+        raise ModelFileError(f"{path}: {exc}") from None
+    except (KeyError, TypeError, ValueError, IndexError, DagnetError) as exc:
+        raise ModelFileError(f"{path}: corrupt model description ({type(exc).__name__}: "
+                             f"{exc})") from None
+    graph.metadata = metadata
+    graph.extra_tensors = {k: v for k, v in tensors.items() if not k.startswith("parameters/")}
+    return graph
+
+
+def _build(spec: dict, tensors: dict[str, np.ndarray]) -> Graph:
+    built: list[Node] = []
+    for k, entry in enumerate(spec["nodes"]):
+        cls = NODE_TYPES.get(entry["type"])
+        if cls is None:
+            raise ModelFileError(f"node {k} has unknown type {entry['type']!r}")
+        name = entry.get("name")
+        config = entry.get("config") or {}
+        if not isinstance(config, dict):
+            raise ModelFileError(f"node {k}: its config is not an object")
+        parents = []
+        for parent, i_output in entry.get("parents", []):
+            if not (isinstance(parent, int) and 0 <= parent < k):
+                raise ModelFileError(f"node {k} reads node {parent!r}, which does not come "
+                                     "before it")
+            parents.append((built[parent], i_output))
+        if cls is ParameterNode:
+            if entry.get("tensor") not in tensors:
+                raise ModelFileError(f"parameter {name!r} has no tensor in the file")
+            node = ParameterNode(tensors[entry["tensor"]], name=name)
+        elif cls is InputNode:
+            node = InputNode(name=name)
+        else:
+            node = cls(parents, **config, name=name)
+        built.append(node)
+
+    def pick(k):
+        if not (isinstance(k, int) and 0 <= k < len(built)):
+            raise ModelFileError(f"the graph refers to node {k!r}, which does not exist")
+        return built[k]
+
+    cost = spec.get("cost")
+    return Graph(built, [pick(k) for k in spec["inputs"]],
+                 [(pick(k), i) for k, i in spec["outputs"]],
+                 [pick(k) for k in spec["expected_outputs"]],
+                 None if cost is None else pick(cost),
+                 [pick(k) for k in spec["parameters"]])

@@ -1,0 +1,91 @@
+"""Element-wise activations and the row-wise softmax.
+
+Shapes are preserved: ``x:(B, F) -> y:(B, F)`` (any shape works element-wise).
+Backward formulas reuse the memoized output ``y`` instead of recomputing it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from dagnet.node import Node
+
+
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """σ(x) = 1/(1 + e^-x), written as (1 + tanh(x/2))/2 so it never overflows."""
+    y = np.tanh(x * 0.5)
+    y += 1
+    y *= 0.5
+    return y
+
+
+def softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by the row maximum so exp never overflows."""
+    e = x - x.max(axis=-1, keepdims=True)
+    np.exp(e, out=e)
+    e /= e.sum(axis=-1, keepdims=True)
+    return e
+
+
+def log_softmax(x: np.ndarray) -> np.ndarray:
+    """Row-wise log-softmax by log-sum-exp: z - max - log Σ exp(z - max)."""
+    shifted = x - x.max(axis=-1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+    return shifted
+
+
+class IdentityNode(Node):
+    """y = x.  dJ/dx = dJ/dy."""
+
+    def compute_output(self):
+        return [self.x[0]]
+
+    def compute_gradient(self):
+        return [self.dJdy[0]]
+
+
+class SigmoidNode(Node):
+    """y = σ(x) = 1/(1 + e^-x).  dJ/dx = dJ/dy ⊙ y ⊙ (1 - y)."""
+
+    def compute_output(self):
+        return [sigmoid(self.x[0])]
+
+    def compute_gradient(self):
+        y = self.y[0]
+        return [self.dJdy[0] * y * (1 - y)]
+
+
+class TanhNode(Node):
+    """y = tanh(x).  dJ/dx = dJ/dy ⊙ (1 - y²)."""
+
+    def compute_output(self):
+        return [np.tanh(self.x[0])]
+
+    def compute_gradient(self):
+        y = self.y[0]
+        return [self.dJdy[0] * (1 - y * y)]
+
+
+class ReluNode(Node):
+    """y = max(x, 0).  dJ/dx = dJ/dy ⊙ [x > 0]."""
+
+    def compute_output(self):
+        return [np.maximum(self.x[0], 0)]
+
+    def compute_gradient(self):
+        return [np.where(self.x[0] > 0, self.dJdy[0], 0)]
+
+
+class SoftmaxNode(Node):
+    """y_ij = exp(x_ij) / Σ_k exp(x_ik), row by row; x:(B, C) -> (B, C).
+
+    dJ/dx = y ⊙ (dJ/dy - Σ_k (dJ/dy ⊙ y)_k): the Jacobian-vector product, no B×C×C Jacobian.
+    """
+
+    def compute_output(self):
+        self.check_matrix(self.x[0])
+        return [softmax(self.x[0])]
+
+    def compute_gradient(self):
+        y, g = self.y[0], self.dJdy[0]
+        return [y * (g - (g * y).sum(axis=1, keepdims=True))]

@@ -1,0 +1,1 @@
+"""Pictures of graphs and training runs."""

@@ -1,0 +1,127 @@
+"""The table of every node type: how to build it, its inputs, and a NumPy reference.
+
+Each case gives ``make(parents) -> node``, ``inputs(rng, n, m)`` (arrays for a batch of
+n rows and m features), ``reference(*inputs) -> list of outputs`` computed independently
+of dagnet, and which inputs are differentiable.  tests/nodes/test_table.py runs the
+forward comparison and the float64 gradient check on every case, and fails when a
+node class of dagnet has no case here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+import dagnet.nodes as n
+
+
+@dataclass
+class NodeCase:
+    cls: type
+    make: Callable
+    inputs: Callable
+    reference: Callable
+    differentiable: tuple[bool, ...] | None = None
+    label: str = ""
+
+    @property
+    def id(self) -> str:
+        return self.cls.__name__ + (f"-{self.label}" if self.label else "")
+
+
+def normal(rng, *shape):
+    return rng.standard_normal(shape)
+
+
+def away_from_zero(rng, *shape):
+    """Values with |x| >= 0.1, so that a central difference never straddles a kink."""
+    x = rng.standard_normal(shape)
+    return np.sign(x) * (np.abs(x) + 0.1)
+
+
+def probabilities(rng, *shape):
+    return rng.uniform(0.05, 0.95, size=shape)
+
+
+def softmax_rows(rng, *shape):
+    e = np.exp(rng.standard_normal(shape))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def one_hot(rng, rows, classes):
+    y = np.zeros((rows, classes))
+    y[np.arange(rows), rng.integers(0, classes, rows)] = 1
+    return y
+
+
+def ref_softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def ref_sigmoid(x):
+    return 1 / (1 + np.exp(-x))
+
+
+CASES: list[NodeCase] = [
+    NodeCase(n.IdentityNode, lambda p: n.IdentityNode(p),
+             lambda r, b, f: [normal(r, b, f)], lambda x: [x]),
+    NodeCase(n.SigmoidNode, lambda p: n.SigmoidNode(p),
+             lambda r, b, f: [3 * normal(r, b, f)], lambda x: [ref_sigmoid(x)]),
+    NodeCase(n.TanhNode, lambda p: n.TanhNode(p),
+             lambda r, b, f: [2 * normal(r, b, f)], lambda x: [np.tanh(x)]),
+    NodeCase(n.ReluNode, lambda p: n.ReluNode(p),
+             lambda r, b, f: [away_from_zero(r, b, f)], lambda x: [x * (x > 0)]),
+    NodeCase(n.SoftmaxNode, lambda p: n.SoftmaxNode(p),
+             lambda r, b, f: [3 * normal(r, b, f)], lambda x: [ref_softmax(x)]),
+    NodeCase(n.AdditionNode, lambda p: n.AdditionNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, b, f)], lambda a, c: [a + c]),
+    NodeCase(n.SubtractionNode, lambda p: n.SubtractionNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, b, f)], lambda a, c: [a - c]),
+    NodeCase(n.EWMultiplicationNode, lambda p: n.EWMultiplicationNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, b, f)], lambda a, c: [a * c]),
+    NodeCase(n.ScalarMultiplicationNode, lambda p: n.ScalarMultiplicationNode(p, -2.5),
+             lambda r, b, f: [normal(r, b, f)], lambda x: [-2.5 * x]),
+    NodeCase(n.SumNode, lambda p: n.SumNode(p),
+             lambda r, b, f: [normal(r, b, f) for _ in range(3)], lambda *xs: [sum(xs)]),
+    NodeCase(n.Norm2Node, lambda p: n.Norm2Node(p),
+             lambda r, b, f: [normal(r, b, f)], lambda x: [np.sum(x ** 2)]),
+    NodeCase(n.MultiplicationNode, lambda p: n.MultiplicationNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, f, f + 2)],
+             lambda x, w: [np.einsum("bi,io->bo", x, w)]),
+    NodeCase(n.AddBiasNode, lambda p: n.AddBiasNode(p),
+             lambda r, b, f: [normal(r, b, f)],
+             lambda x: [np.hstack([np.ones((x.shape[0], 1)), x])]),
+    NodeCase(n.LinearNode, lambda p: n.LinearNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, f, f + 1), normal(r, f + 1)],
+             lambda x, w, c: [np.einsum("bi,io->bo", x, w) + c[None, :]]),
+    NodeCase(n.SelectionNode, lambda p: n.SelectionNode(p, 1, 3),
+             lambda r, b, f: [normal(r, b, f + 3)], lambda x: [x[:, 1:3]]),
+    NodeCase(n.ConcatenationNode, lambda p: n.ConcatenationNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, b, 2), normal(r, b, 1)],
+             lambda *xs: [np.hstack(xs)]),
+    NodeCase(n.SplitNode, lambda p: n.SplitNode(p, [2, 1, 3]),
+             lambda r, b, f: [normal(r, b, 6)], lambda x: [x[:, :2], x[:, 2:3], x[:, 3:]]),
+    NodeCase(n.SquaredErrorNode, lambda p: n.SquaredErrorNode(p),
+             lambda r, b, f: [normal(r, b, f), normal(r, b, f)],
+             lambda y, p: [np.sum((p - y) ** 2)]),
+    NodeCase(n.BinaryCrossEntropyNode, lambda p: n.BinaryCrossEntropyNode(p),
+             lambda r, b, f: [probabilities(r, b, f), probabilities(r, b, f)],
+             lambda y, p: [-np.sum(y * np.log(p) + (1 - y) * np.log(1 - p))]),
+    NodeCase(n.CategoricalCrossEntropyNode, lambda p: n.CategoricalCrossEntropyNode(p),
+             lambda r, b, f: [softmax_rows(r, b, f), softmax_rows(r, b, f)],
+             lambda y, p: [-np.sum(y * np.log(p))]),
+    NodeCase(n.SoftmaxCrossEntropyNode, lambda p: n.SoftmaxCrossEntropyNode(p),
+             lambda r, b, f: [one_hot(r, b, f), 4 * normal(r, b, f)],
+             lambda y, z: [-np.sum(y * np.log(ref_softmax(z)))], label="one-hot"),
+    NodeCase(n.SoftmaxCrossEntropyNode, lambda p: n.SoftmaxCrossEntropyNode(p),
+             lambda r, b, f: [softmax_rows(r, b, f) * (r.uniform(size=(b, 1)) > 0.3),
+                              4 * normal(r, b, f)],
+             lambda y, z: [-np.sum(y * np.log(ref_softmax(z)))], label="soft-masked"),
+    NodeCase(n.SigmoidBinaryCrossEntropyNode, lambda p: n.SigmoidBinaryCrossEntropyNode(p),
+             lambda r, b, f: [probabilities(r, b, f), 4 * normal(r, b, f)],
+             lambda y, z: [-np.sum(y * np.log(ref_sigmoid(z))
+                                   + (1 - y) * np.log(1 - ref_sigmoid(z)))]),
+]
