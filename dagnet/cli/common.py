@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dagnet.errors import DagnetError
 from dagnet.files import write_json
 
 
@@ -28,6 +29,27 @@ def add_run_arguments(parser: argparse.ArgumentParser, default_seed: int = 0) ->
 def add_debug_argument(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show full tracebacks and check every node for NaN/inf")
+
+
+def add_optimizer_arguments(parser: argparse.ArgumentParser, default: str = "gd",
+                            default_lr: float = 0.1) -> None:
+    """--optimizer NAME and --lr, shared by every training command."""
+    from dagnet.optim import OPTIMIZERS
+
+    parser.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default=default,
+                        help=f"optimization algorithm (default {default})")
+    parser.add_argument("--lr", type=float, default=default_lr,
+                        help=f"learning rate (default {default_lr})")
+
+
+def make_optimizer(args: argparse.Namespace, parameter_nodes):
+    """The optimizer that --optimizer and --lr describe, over ``parameter_nodes``."""
+    from dagnet.optim import OPTIMIZERS
+
+    try:
+        return OPTIMIZERS[args.optimizer](parameter_nodes, args.lr)
+    except ValueError as exc:  # hyperparameters are validated by the constructors
+        raise DagnetError(str(exc)) from None
 
 
 def run_folder(args: argparse.Namespace, command: str) -> Path:

@@ -3,4 +3,9 @@
 from dagnet.optim.base import OptimizationAlgorithm
 from dagnet.optim.gradient_descent import GradientDescent
 
-__all__ = ["GradientDescent", "OptimizationAlgorithm"]
+# Name on the command line (--optimizer NAME) -> class.
+OPTIMIZERS: dict[str, type[OptimizationAlgorithm]] = {
+    "gd": GradientDescent,
+}
+
+__all__ = ["OPTIMIZERS", "GradientDescent", "OptimizationAlgorithm"]

@@ -1,0 +1,1 @@
+"""Data sets: readers, generators and downloaders (each with checksums and a cache)."""
