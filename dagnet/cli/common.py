@@ -6,6 +6,7 @@ import argparse
 import datetime
 import platform
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -185,6 +186,25 @@ def run_folder(args: argparse.Namespace, command: str) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type`` for counts: epochs, batch sizes, layer sizes."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def seed_streams(seed: int, names: Sequence[str]) -> dict[str, np.random.Generator]:
+    """Independent generators, one per use of randomness (``names``), all from one seed.
+
+    ``SeedSequence(seed).spawn``: the same seed gives the same streams, and drawing
+    more from one (say, more training points) leaves the others unchanged.  Keep
+    the order of ``names`` fixed: stream k is the k-th child of the seed.
+    """
+    children = np.random.SeedSequence(seed).spawn(len(names))
+    return {name: np.random.default_rng(child) for name, child in zip(names, children)}
 
 
 def progress_enabled(args: argparse.Namespace) -> bool | None:
