@@ -89,3 +89,93 @@ def test_schedules_from_the_command_line():
 def test_bad_options_are_one_line_dagnet_errors(argv, message):
     with pytest.raises(DagnetError, match=message):
         build(*argv)
+
+
+# -- dagnet optimizers / dagnet trajectories ---------------------------------------------
+
+def run_cli(*argv):
+    from dagnet.cli import main
+
+    return main([str(a) for a in argv])
+
+
+def read_metrics(folder):
+    import json
+
+    return json.loads((folder / "metrics.json").read_text())
+
+
+def test_optimizers_on_disk_writes_figure_and_table_reproducibly(tmp_path, capsys):
+    argv = ["optimizers", "--dataset", "disk", "--epochs", "3", "--train-size", "200",
+            "--optimizers", "gd,adam,nadam", "--lr-for", "adam=0.02", "--no-progress"]
+    assert run_cli(*argv, "--out", tmp_path / "a") == 0
+    assert run_cli(*argv, "--out", tmp_path / "b") == 0
+    first, second = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
+    assert (tmp_path / "a" / "optimizers.png").stat().st_size > 10_000
+    table = first["table"]
+    assert [row["optimizer"] for row in table] == ["gd", "adam", "nadam"]
+    assert [row["learning_rate"] for row in table] == [0.3, 0.02, 0.01]
+    curves = first["curves"]
+    # Epoch 0 is the shared initial network; then the optimizers part ways.
+    assert len({curve["cost"][0] for curve in curves.values()}) == 1
+    assert len({curve["cost"][-1] for curve in curves.values()}) == 3
+    assert all(len(curve["test_accuracy"]) == 4 for curve in curves.values())
+    for row in table:
+        assert row["final_cost"] < first["initial"]["cost"] and row["diverged"] is None
+    strip = [{k: v for k, v in row.items() if k != "median_epoch_seconds"} for row in table]
+    assert strip == [{k: v for k, v in row.items() if k != "median_epoch_seconds"}
+                     for row in second["table"]]
+    assert "test accuracy" in capsys.readouterr().err
+
+
+def test_optimizers_on_mnist_subset(tmp_path):
+    from tests.conftest import SHARED_DATA, require_data
+
+    data = require_data(SHARED_DATA / "mnist")
+    assert run_cli("optimizers", "--dataset", "mnist", "--data-dir", data, "--epochs", "1",
+                   "--train-size", "600", "--optimizers", "gd,adam", "--no-progress",
+                   "--out", tmp_path) == 0
+    metrics = read_metrics(tmp_path)
+    assert metrics["network"]["dtype"] == "float32" and metrics["network"]["inputs"] == 784
+    # Ten updates on 600 images: well above chance (10%), below the initial cost.
+    for row in metrics["table"]:
+        assert row["final_test_accuracy"] > 0.3
+        assert row["final_cost"] < metrics["initial"]["cost"]
+
+
+def test_trajectories_write_png_gif_and_metrics(tmp_path):
+    from PIL import Image
+
+    assert run_cli("trajectories", "--optimizers", "gd,momentum,adam", "--rosenbrock-steps",
+                   "40", "--quadratic-steps", "30", "--gif", "--no-progress",
+                   "--out", tmp_path) == 0
+    metrics = read_metrics(tmp_path)
+    assert set(metrics["results"]) == {"rosenbrock", "quadratic"}
+    quadratic = metrics["results"]["quadratic"]
+    assert list(quadratic) == ["gd", "momentum", "adam"]
+    assert all(row["final_distance_to_minimum"] < np.hypot(1.5, 1.2) for row in
+               quadratic.values())
+    with Image.open(tmp_path / "trajectories.gif") as gif:
+        assert gif.n_frames > 10
+    assert (tmp_path / "trajectories.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["optimizers", "--optimizers", "gd,sgd"], "unknown optimizer(s) sgd"),
+    (["optimizers", "--optimizers", "gd", "--lr-for", "adam=0.1"], "'adam' is not among"),
+    (["optimizers", "--lr-for", "gd=fast"], "'fast' is not a number"),
+])
+def test_bad_arguments_end_in_one_line_and_exit_1(argv, message, tmp_path, capsys):
+    assert run_cli(*argv, "--out", tmp_path) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0]
+
+
+@pytest.mark.parametrize("argv", [["optimizers", "--epochs", "0"],
+                                  ["optimizers", "--batch-size", "-3"],
+                                  ["trajectories", "--quadratic-steps", "0"]])
+def test_counts_must_be_positive(argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_cli(*argv)
+    assert exit_info.value.code == 2
+    assert "must be a positive integer" in capsys.readouterr().err

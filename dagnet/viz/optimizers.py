@@ -1,0 +1,159 @@
+"""Figures of the optimizers: learning curves side by side, and paths on 2-D functions.
+
+PNGs and the GIF are written atomically (``dagnet.viz.plots.save_figure``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from dagnet.viz.plots import save_figure
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def optimizer_colors(names: Sequence[str]) -> dict[str, tuple]:
+    """One tab10 colour per optimizer, the same in every figure whichever are drawn."""
+    from dagnet.optim import OPTIMIZERS
+
+    plt = _pyplot()
+    cmap = plt.get_cmap("tab10")
+    order = list(OPTIMIZERS) + [name for name in names if name not in OPTIMIZERS]
+    return {name: cmap(order.index(name) % 10) for name in names}
+
+
+def plot_learning_curves(curves: dict[str, dict[str, Sequence[float]]], path: str | Path,
+                         title: str = "") -> Path:
+    """Cost and test accuracy against epochs, one line per optimizer.
+
+    ``curves[name]`` has ``epoch``, ``cost`` and ``test_accuracy`` lists (epoch 0:
+    the shared initial weights).  Written as a PNG to ``path``.
+    """
+    plt = _pyplot()
+    colors = optimizer_colors(list(curves))
+    figure, (cost_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(12, 4.8))
+    for name, curve in curves.items():
+        style = dict(color=colors[name], label=name, marker="o", markersize=3)
+        cost_axes.plot(curve["epoch"], curve["cost"], **style)
+        accuracy_axes.plot(curve["epoch"], np.asarray(curve["test_accuracy"]) * 100, **style)
+    cost_axes.set(xlabel="epoch", ylabel="training cost (mean per example)", yscale="log",
+                  title="cost")
+    accuracy_axes.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
+    for axes in (cost_axes, accuracy_axes):
+        axes.grid(True, alpha=0.3)
+    accuracy_axes.legend(loc="lower right", fontsize="small")
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+def _contours(axes, problem: dict) -> None:
+    """The problem's level lines (logarithmically spaced if ``log_levels``)."""
+    x0, x1, y0, y1 = problem["bounds"]
+    x, y = np.meshgrid(np.linspace(x0, x1, 300), np.linspace(y0, y1, 300))
+    z = problem["function"](x, y)
+    if problem["log_levels"]:
+        levels = np.logspace(np.log10(max(z.min(), 1e-2)), np.log10(z.max()), 20)
+    else:
+        levels = np.linspace(0, z.max(), 22)[1:] ** 2 / z.max()  # denser near the minimum
+    axes.contour(x, y, z, levels=levels, colors="0.55", linewidths=0.5)
+    axes.set_xlim(x0, x1)
+    axes.set_ylim(y0, y1)
+    if problem.get("equal_aspect"):
+        axes.set_aspect("equal")
+
+
+def plot_trajectories(problems: Sequence[dict], paths: dict[str, dict[str, np.ndarray]],
+                      path: str | Path) -> Path:
+    """Each optimizer's path on each 2-D problem, over the problem's contours.
+
+    ``problems`` are dicts with ``name``, ``title``, ``function(x, y)``, ``bounds``
+    (x0, x1, y0, y1), ``minimum``, ``log_levels`` and ``equal_aspect``;
+    ``paths[problem][optimizer]`` is the (steps + 1, 2) array of points visited.
+    """
+    plt = _pyplot()
+    names = list(next(iter(paths.values())))
+    colors = optimizer_colors(names)
+    figure, axes_list = plt.subplots(1, len(problems), figsize=(7 * len(problems), 6))
+    for axes, problem in zip(np.atleast_1d(axes_list), problems):
+        _contours(axes, problem)
+        for name, points in paths[problem["name"]].items():
+            axes.plot(points[:, 0], points[:, 1], color=colors[name], lw=1.2, label=name)
+            axes.plot(*points[-1], marker="o", color=colors[name], markersize=4)
+        start = next(iter(paths[problem["name"]].values()))[0]
+        axes.plot(*start, marker="s", color="black", markersize=6)
+        axes.plot(*problem["minimum"], marker="*", color="black", markersize=12)
+        axes.set(title=problem["title"], xlabel="x", ylabel="y")
+        axes.legend(loc="lower right", fontsize="small")
+    figure.tight_layout()
+    return save_figure(figure, path, dpi=100)
+
+
+def animate_trajectories(problems: Sequence[dict], paths: dict[str, dict[str, np.ndarray]],
+                         path: str | Path, frames: int = 60, fps: int = 10,
+                         progress: bool | None = None) -> Path:
+    """The paths of ``plot_trajectories`` drawn step by step, as an animated GIF.
+
+    Each problem's steps are spread over ``frames`` frames (so long runs stay short);
+    ``progress`` as for tqdm's bars (None: on a terminal only).  The contours are
+    drawn once and each frame blits only the paths onto them (a full redraw per
+    frame, as matplotlib's PillowWriter does, is ten times slower); Pillow writes
+    the GIF.
+    """
+    plt = _pyplot()
+    from PIL import Image
+    from tqdm.auto import tqdm
+
+    names = list(next(iter(paths.values())))
+    colors = optimizer_colors(names)
+    figure, axes_list = plt.subplots(1, len(problems), figsize=(6 * len(problems), 5), dpi=72)
+    lines = []
+    for axes, problem in zip(np.atleast_1d(axes_list), problems):
+        _contours(axes, problem)
+        axes.plot(*problem["minimum"], marker="*", color="black", markersize=12)
+        for name, points in paths[problem["name"]].items():
+            (line,) = axes.plot([], [], color=colors[name], lw=1.2, label=name, animated=True)
+            (head,) = axes.plot([], [], marker="o", color=colors[name], markersize=4,
+                                animated=True)
+            lines.append((line, head, points))
+        axes.set(title=problem["title"], xlabel="x", ylabel="y")
+        axes.legend(loc="lower right", fontsize="x-small")
+    figure.tight_layout()
+    canvas = figure.canvas
+    canvas.draw()
+    background = canvas.copy_from_bbox(figure.bbox)
+    images = []
+    for frame in tqdm(range(frames), desc="animation", unit="frame", leave=False,
+                      disable=None if progress is None else not progress):
+        canvas.restore_region(background)
+        for line, head, points in lines:
+            end = 1 + round((len(points) - 1) * (frame + 1) / frames)
+            line.set_data(points[:end, 0], points[:end, 1])
+            head.set_data(points[end - 1:end, 0], points[end - 1:end, 1])
+            line.axes.draw_artist(line)
+            head.axes.draw_artist(head)
+        rgb = np.asarray(canvas.buffer_rgba())[..., :3]
+        images.append(Image.fromarray(rgb).quantize(colors=128))
+    plt.close(figure)
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    try:
+        # The last frame stays on screen for two seconds before the loop restarts.
+        durations = [round(1000 / fps)] * (frames - 1) + [2000]
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=durations, loop=0)
+        tmp.replace(path)  # atomic: a reader never sees half a GIF
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
