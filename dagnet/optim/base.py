@@ -69,6 +69,8 @@ class OptimizationAlgorithm:
                  clip_norm: float | None = None, clip_value: float | None = None,
                  schedule: LRSchedule | None = None):
         self.parameter_nodes = list(parameter_nodes)
+        if len({id(node) for node in self.parameter_nodes}) != len(self.parameter_nodes):
+            raise ValueError("a parameter is listed twice: it would be updated twice per step")
         self.learning_rate = check_hyperparameter("learning_rate", learning_rate)
         if weight_decay_mode not in WEIGHT_DECAY_MODES:
             raise ValueError(f"weight_decay_mode must be one of {', '.join(WEIGHT_DECAY_MODES)}"

@@ -267,6 +267,12 @@ def test_hyperparameters_are_validated_in_the_constructor(cls, arguments, messag
         cls([ParameterNode(np.ones(2))], **arguments)
 
 
+def test_a_parameter_listed_twice_is_refused():
+    node = ParameterNode(np.ones(2))
+    with pytest.raises(ValueError, match="listed twice"):
+        Adam([node, ParameterNode(np.ones(2)), node])
+
+
 def test_l2_decay_may_exceed_one_but_not_decoupled():
     GradientDescent([], 0.1, weight_decay=2.0, weight_decay_mode="l2")
 

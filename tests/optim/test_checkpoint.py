@@ -116,7 +116,7 @@ def test_load_state_dict_refuses_a_mismatch():
     with pytest.raises(ValueError, match="belongs to a Momentum optimizer, not to Adam"):
         Adam([ParameterNode(np.ones(3))]).load_state_dict(saved)
     with pytest.raises(ValueError, match="has 1 parameters, this optimizer 2"):
-        Momentum([ParameterNode(np.ones(3))] * 2).load_state_dict(saved)
+        Momentum([ParameterNode(np.ones(3)), ParameterNode(np.ones(3))]).load_state_dict(saved)
     with pytest.raises(ValueError, match=r"has shape \(3,\), the weights \(4,\)"):
         Momentum([ParameterNode(np.ones(4))]).load_state_dict(saved)
 
