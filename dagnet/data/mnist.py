@@ -52,8 +52,10 @@ CHECKSUMS = {
 FILE_NAMES = tuple(CHECKSUMS)  # train images, train labels, test images, test labels
 
 
-def remote_files(mirrors: tuple[str, ...] | list[str] = MIRRORS) -> list[RemoteFile]:
-    """The four gzip files to download, in FILE_NAMES order, from ``mirrors`` (URL prefixes)."""
+def remote_files(mirrors: tuple[str, ...] | list[str] | None = None) -> list[RemoteFile]:
+    """The four gzip files to download, in FILE_NAMES order, from ``mirrors`` (URL
+    prefixes; default MIRRORS)."""
+    mirrors = MIRRORS if mirrors is None else mirrors
     return [RemoteFile(f"{name}.gz",
                        tuple(m.rstrip("/") + f"/{name}.gz" for m in mirrors),
                        sha256, gunzip_checksum=True)
@@ -81,7 +83,7 @@ def search_folders(data_dir: str | os.PathLike | None = None) -> list[tuple[str,
 
 def locate_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
                  progress: bool | None = None,
-                 mirrors: tuple[str, ...] | list[str] = MIRRORS) -> list[Path]:
+                 mirrors: tuple[str, ...] | list[str] | None = None) -> list[Path]:
     """The paths of the four files (FILE_NAMES order), downloading them if needed.
 
     Raises DataError with the files, the folders searched and what to do when
@@ -110,7 +112,7 @@ def locate_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = 
 
 def load_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = True,
                progress: bool | None = None,
-               mirrors: tuple[str, ...] | list[str] = MIRRORS
+               mirrors: tuple[str, ...] | list[str] | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """``(train_images, train_labels, test_images, test_labels)``, located as
     ``locate_mnist`` does: images uint8 (N, 28, 28), labels uint8 (N,) in 0..9."""
@@ -251,3 +253,90 @@ class Preprocessing:
         return cls(method, mean, scale,
                    None if components is None else np.asarray(components, np.float64),
                    float(metadata.get("epsilon", 0.0)))
+
+
+# -- digits from ordinary images --------------------------------------------------------
+
+_BOX = 20  # MNIST digits fit in a 20x20 box...
+_CENTRE = 14.0  # ...placed so their centre of mass is at pixel (14, 14) of the 28x28 field
+
+
+def read_digit_image(path: str | os.PathLike) -> np.ndarray:
+    """A PNG, JPEG (or any image Pillow reads) of one digit as a 28x28 uint8 MNIST digit.
+
+    Colour and transparency are flattened to grayscale, then ``centre_digit``
+    does what was done to the MNIST digits.  DataError names the file if it
+    cannot be read or holds no digit.
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as opened:
+            image = ImageOps.exif_transpose(opened)
+            image.load()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not an image Pillow can read ({exc})") from None
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+        alpha = rgba[..., 3] / 255
+        gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
+        if alpha.min() < 1:
+            # Lay the drawing on a background that contrasts with its opaque strokes,
+            # so a dark digit on a transparent canvas and a light one both survive.
+            ink = (gray * alpha).sum() / max(alpha.sum(), 1e-9)
+            background = 255.0 if ink < 128 else 0.0
+            gray = gray * alpha + background * (1 - alpha)
+    else:
+        gray = np.asarray(image.convert("L"), dtype=np.float64)
+    try:
+        return centre_digit(gray)
+    except DataError as exc:
+        raise DataError(f"{path}: {exc}") from None
+
+
+def centre_digit(gray: np.ndarray) -> np.ndarray:
+    """A grayscale image (H, W) of one digit, any size, as a 28x28 uint8 MNIST digit.
+
+    As for MNIST: light ink on black (a dark-on-light image, judged by its
+    border, is inverted), the background level removed, the digit's bounding
+    box scaled to fit a 20x20 box with its aspect ratio kept (anti-aliased), and
+    placed in the 28x28 field with its centre of mass at the centre.
+    """
+    from PIL import Image
+
+    gray = np.asarray(gray, dtype=np.float64)
+    if gray.ndim != 2 or min(gray.shape) < 1:
+        raise DataError(f"expected a 2-D grayscale image, got shape {gray.shape}")
+    border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
+    if np.median(border) > 127:
+        gray = 255 - gray
+        border = 255 - border
+    ink = np.clip(gray - np.median(border), 0, None)
+    peak = ink.max()
+    if peak < 16:  # nothing stands out from the background by more than 6% of the range
+        raise DataError("no digit found: the image has no stroke that stands out from its "
+                        "background")
+    ink *= 255 / peak
+    strokes = ink > 0.2 * 255  # faint noise does not stretch the bounding box
+    rows = np.flatnonzero(strokes.any(axis=1))
+    cols = np.flatnonzero(strokes.any(axis=0))
+    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    height, width = ink.shape
+    factor = _BOX / max(height, width)
+    size = (max(1, round(width * factor)), max(1, round(height * factor)))
+    resized = Image.fromarray(ink.astype(np.float32), mode="F").resize(
+        size, Image.Resampling.LANCZOS, reducing_gap=None)
+    box = np.clip(np.asarray(resized, dtype=np.float64), 0, 255)
+    total = box.sum()
+    if total <= 0:
+        raise DataError("no digit found after resizing")
+    cy = (box.sum(axis=1) @ np.arange(box.shape[0])) / total
+    cx = (box.sum(axis=0) @ np.arange(box.shape[1])) / total
+    top = int(np.clip(round(_CENTRE - cy), 0, 28 - box.shape[0]))
+    left = int(np.clip(round(_CENTRE - cx), 0, 28 - box.shape[1]))
+    digit = np.zeros((28, 28), dtype=np.float64)
+    digit[top:top + box.shape[0], left:left + box.shape[1]] = box
+    return np.round(digit).astype(np.uint8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import http.server
+import socket
 import threading
 from pathlib import Path
 
@@ -40,12 +41,14 @@ def http_server(tmp_path):
         thread.join()
 
 
-@pytest.fixture
-def closed_port_url():
+def unused_local_url() -> str:
     """A localhost URL where nothing listens: a connection there is refused at once."""
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def closed_port_url():
+    return unused_local_url()
