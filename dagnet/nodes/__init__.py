@@ -29,6 +29,13 @@ from dagnet.nodes.losses import (
     SoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
+from dagnet.nodes.recurrent import GRUStepNode, LSTMStepNode, MultiplyAddNode
+from dagnet.nodes.sequence import (
+    OneHotLinearNode,
+    SequenceLinearNode,
+    StackNode,
+    UnstackNode,
+)
 from dagnet.nodes.shape import ConcatenationNode, SelectionNode, SplitNode
 
 NODE_TYPES: dict[str, type[Node]] = {cls.__name__: cls for cls in [
@@ -40,6 +47,8 @@ NODE_TYPES: dict[str, type[Node]] = {cls.__name__: cls for cls in [
     SelectionNode, ConcatenationNode, SplitNode,
     SquaredErrorNode, BinaryCrossEntropyNode, CategoricalCrossEntropyNode,
     SoftmaxCrossEntropyNode, SigmoidBinaryCrossEntropyNode,
+    UnstackNode, StackNode, SequenceLinearNode, OneHotLinearNode,
+    MultiplyAddNode, LSTMStepNode, GRUStepNode,
 ]}
 
 __all__ = sorted(NODE_TYPES) + ["NODE_TYPES", "Node"]

@@ -65,6 +65,22 @@ def ref_sigmoid(x):
     return 1 / (1 + np.exp(-x))
 
 
+def ref_lstm_step(c_prev, z):
+    """c and h of an LSTM step, gate columns [i | f | o | g]."""
+    i, f, o, g = np.split(z, 4, axis=1)
+    c = ref_sigmoid(f) * c_prev + ref_sigmoid(i) * np.tanh(g)
+    return [c, ref_sigmoid(o) * np.tanh(c)]
+
+
+def ref_gru_step(h_prev, xz, hz):
+    """h of a GRU step with the reset gate after the product, columns [r | u | n]."""
+    xr, xu, xn = np.split(xz, 3, axis=1)
+    hr, hu, hn = np.split(hz, 3, axis=1)
+    r, u = ref_sigmoid(xr + hr), ref_sigmoid(xu + hu)
+    n = np.tanh(xn + r * hn)
+    return [(1 - u) * n + u * h_prev]
+
+
 CASES: list[NodeCase] = [
     NodeCase(n.IdentityNode, lambda p: n.IdentityNode(p),
              lambda r, b, f: [normal(r, b, f)], lambda x: [x]),
@@ -124,4 +140,27 @@ CASES: list[NodeCase] = [
              lambda r, b, f: [probabilities(r, b, f), 4 * normal(r, b, f)],
              lambda y, z: [-np.sum(y * np.log(ref_sigmoid(z))
                                    + (1 - y) * np.log(1 - ref_sigmoid(z)))]),
+    # Sequences (time first) and recurrent steps: dagnet/nodes/sequence.py, recurrent.py.
+    NodeCase(n.UnstackNode, lambda p: n.UnstackNode(p, 3),
+             lambda r, b, f: [normal(r, 3, b, f)], lambda x: [x[0], x[1], x[2]]),
+    NodeCase(n.StackNode, lambda p: n.StackNode(p),
+             lambda r, b, f: [normal(r, b, f) for _ in range(3)],
+             lambda *xs: [np.array(xs)]),
+    NodeCase(n.SequenceLinearNode, lambda p: n.SequenceLinearNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, f, f + 1), normal(r, f + 1)],
+             lambda x, w, c: [np.einsum("tbi,io->tbo", x, w) + c]),
+    NodeCase(n.OneHotLinearNode, lambda p: n.OneHotLinearNode(p),
+             lambda r, b, f: [r.integers(0, f, (2, b)).astype(float), normal(r, f, f + 1),
+                              normal(r, f + 1)],
+             lambda i, w, c: [np.eye(len(w))[i.astype(int)] @ w + c],
+             differentiable=(False, True, True)),
+    NodeCase(n.MultiplyAddNode, lambda p: n.MultiplyAddNode(p),
+             lambda r, b, f: [normal(r, b, f + 2), normal(r, b, f), normal(r, f, f + 2)],
+             lambda a, x, w: [a + np.einsum("bi,io->bo", x, w)]),
+    NodeCase(n.LSTMStepNode, lambda p: n.LSTMStepNode(p),
+             lambda r, b, f: [normal(r, b, f), 2 * normal(r, b, 4 * f)],
+             lambda c, z: ref_lstm_step(c, z)),
+    NodeCase(n.GRUStepNode, lambda p: n.GRUStepNode(p),
+             lambda r, b, f: [normal(r, b, f), 2 * normal(r, b, 3 * f), 2 * normal(r, b, 3 * f)],
+             lambda h, xz, hz: ref_gru_step(h, xz, hz)),
 ]
