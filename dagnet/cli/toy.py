@@ -78,8 +78,9 @@ def register(subparsers) -> None:
     disk.add_argument("--test-points", type=positive_int, default=1000,
                       help="fresh points the accuracy is measured on (default 1000)")
     add_optimizer_arguments(disk, default_lr=0.3)
-    # A constant rate leaves the last weights jittering around the boundary (the test
-    # accuracy of seeds 0-9 then varies between 96% and 99%); decaying it settles them.
+    # A constant rate leaves the last weights jittering around the boundary: on 1,000
+    # fresh points, seeds 0-9 score 94.9-98.9% (tanh) and 96.6-99.1% (relu) with it,
+    # 99.2-99.9% and 98.9-99.7% with the cosine decay.
     disk.set_defaults(lr_schedule="cosine")
     add_run_arguments(disk)
     disk.set_defaults(run=run_disk)
@@ -196,9 +197,11 @@ def _training_metrics(args: argparse.Namespace, command: str, optimizer) -> dict
 
 # -- dagnet xor --------------------------------------------------------------------------
 
-def run_xor(args: argparse.Namespace) -> int:
-    started = time.perf_counter()
-    folder = run_folder(args, "xor")
+def train_xor(args: argparse.Namespace) -> tuple[Graph, object, list[dict]]:
+    """Build and train the network that ``dagnet xor`` with ``args`` trains.
+
+    Returns ``(graph, optimizer, history)``; no file is written.
+    """
     X, Y = toy.xor()
     graph = _network(args, _streams(args.seed)["init"])
     optimizer = make_optimizer(args, graph.parameter_nodes, total_steps=args.epochs)
@@ -206,6 +209,14 @@ def run_xor(args: argparse.Namespace) -> int:
                      on_epoch=lambda epoch: {"accuracy": _accuracy(graph, X, Y)},
                      progress=progress_enabled(args), progress_unit="epoch",
                      description="xor")
+    return graph, optimizer, history
+
+
+def run_xor(args: argparse.Namespace) -> int:
+    started = time.perf_counter()
+    folder = run_folder(args, "xor")
+    X, Y = toy.xor()
+    graph, optimizer, history = train_xor(args)
     training_seconds = sum(h["seconds"] for h in history)
     final_cost = _mean_cost(graph, X, Y)
     accuracy = _accuracy(graph, X, Y)
