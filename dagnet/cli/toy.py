@@ -43,10 +43,12 @@ SWEEP_LEARNING_RATES = (0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)
 # example is below this: about 0.9 probability on the right class on average.
 CONVERGED_COST = 0.1
 MODEL_FILE = "model.safetensors"
-# XOR starts from small input weights (Glorot × 0.1): the network then leaves the
-# linear regime along the directions the gradient picks, and [2, 1] avoids the
-# saturated local minima far more often (96 of 100 seeds against 49; docs/xor.md).
-XOR_INIT_SCALE = 0.1
+# With tanh hidden units XOR starts from small input weights (Glorot × 0.1): the net
+# leaves tanh's linear regime along the directions the gradient picks, and [2, 1]
+# avoids the saturated local minima far more often (96 of 100 seeds against 49;
+# docs/xor.md).  Not for ReLU (scaling its weights moves no boundary, it only slows
+# learning) nor sigmoid (its slope at 0 is 1/4): 1 for those.
+XOR_INIT_SCALE = {"tanh": 0.1, "relu": 1.0, "sigmoid": 1.0}
 
 
 def register(subparsers) -> None:
@@ -103,16 +105,20 @@ def register(subparsers) -> None:
 
 
 def _add_network_arguments(parser: argparse.ArgumentParser, default_layers: list[int],
-                           default_init_scale: float = 1.0) -> None:
+                           default_init_scale: dict[str, float] | None = None) -> None:
     parser.add_argument("--layers", type=positive_int, nargs="+", default=default_layers,
                         metavar="N", help="layer sizes after the two inputs, the last one 1 "
                         f"(default {' '.join(map(str, default_layers))})")
     parser.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default="tanh",
                         help="activation of the hidden layers; the output is a sigmoid "
                              "(default tanh)")
-    parser.add_argument("--init-scale", type=float, default=default_init_scale,
-                        metavar="S", help="multiply the first layer's initial weights (Glorot "
-                        "or He) by S (default %(default)g)")
+    scales = default_init_scale or {name: 1.0 for name in HIDDEN_ACTIVATIONS}
+    default = (f"{scales['tanh']:g}" if len(set(scales.values())) == 1
+               else ", ".join(f"{v:g} for {k}" for k, v in scales.items()))
+    parser.add_argument("--init-scale", type=float, default=None, metavar="S",
+                        help="multiply the first layer's initial weights (Glorot, He for "
+                             f"relu) by S (default {default})")
+    parser.set_defaults(default_init_scales=scales)
 
 
 # -- building blocks ---------------------------------------------------------------------
@@ -125,6 +131,8 @@ def _network(args: argparse.Namespace, rng: np.random.Generator) -> Graph:
     if args.layers[-1] != 1:
         raise DagnetError(f"--layers must end with 1 (one output: the probability of class "
                           f"1), got {' '.join(map(str, args.layers))}")
+    if args.init_scale is None:
+        args.init_scale = args.default_init_scales[args.activation]
     if not (math.isfinite(args.init_scale) and args.init_scale > 0):
         raise DagnetError(f"--init-scale must be a positive number, got {args.init_scale}")
     graph = fully_connected(args.layers, 2, hidden_activation=args.activation,

@@ -61,6 +61,7 @@ def test_xor_default_run_learns_xor_and_writes_everything(tmp_path):
         assert_png(out / name)
     m = metrics(out)
     assert m["command"] == "xor" and m["seed"] == 0 and m["layers"] == [4, 4, 1]
+    assert m["activation"] == "tanh" and m["init_scale"] == 0.1
     assert m["accuracy"] == 1.0  # the target: the seeded default run gets all four right
     assert m["seconds"] > 0 and m["final_cost"] < 0.01
     assert [h["epoch"] for h in m["history"]] == list(range(1, 2001))
@@ -72,6 +73,21 @@ def test_xor_default_run_learns_xor_and_writes_everything(tmp_path):
     (outputs,) = model.propagate([X])
     np.testing.assert_allclose(outputs[:, 0], list(m["outputs"].values()))
     assert model.metadata["command"] == "xor"
+
+
+@pytest.mark.parametrize("argv,scale", [([], 0.1), (["--activation", "relu"], 1.0),
+                                        (["--activation", "sigmoid"], 1.0),
+                                        (["--init-scale", "0.5"], 0.5)])
+def test_xor_scales_the_first_layer_by_activation(argv, scale):
+    # One step of a negligible rate: the weights are still the initial ones.
+    common = ["xor", "--epochs", "1", "--lr", "1e-12", "--no-progress"]
+    args = build_parser().parse_args([*common, *argv])
+    graph, _, _ = train_xor(args)
+    assert args.init_scale == scale
+    unscaled, _, _ = train_xor(build_parser().parse_args([*common, *argv[:2],
+                                                          "--init-scale", "1"]))
+    ratio = graph.parameter_nodes[0].w / unscaled.parameter_nodes[0].w
+    np.testing.assert_allclose(ratio, scale, rtol=1e-9)
 
 
 def test_same_seed_same_run_bit_for_bit(tmp_path):
