@@ -27,13 +27,42 @@ FORMAT_VERSION = 1
 _MAX_HEADER = 100 * 1024 * 1024
 
 
+# NumPy dtype -> safetensors dtype name.
+_DTYPES = {"float64": "F64", "float32": "F32", "float16": "F16", "int64": "I64",
+           "int32": "I32", "int16": "I16", "int8": "I8", "uint64": "U64", "uint32": "U32",
+           "uint16": "U16", "uint8": "U8", "bool": "BOOL"}
+
+
+def safetensors_bytes(tensors: dict[str, np.ndarray], metadata: dict[str, str]) -> bytes:
+    """The bytes of a safetensors file holding ``tensors`` and string ``metadata``.
+
+    Written here rather than by the safetensors library, whose writer orders the
+    metadata by hash: the same model must give the same bytes, run after run.
+    Tensors go in name order; the JSON header has sorted keys and is padded with
+    spaces to a multiple of 8 bytes, as the format recommends.
+    """
+    header: dict = {"__metadata__": dict(sorted(metadata.items()))} if metadata else {}
+    chunks, offset = [], 0
+    for name in sorted(tensors):
+        array = np.asarray(tensors[name])
+        dtype = _DTYPES.get(array.dtype.name)
+        if dtype is None:
+            raise ValueError(f"tensor {name!r} has dtype {array.dtype}, which a model file "
+                             "cannot hold")
+        data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
+        header[name] = {"dtype": dtype, "shape": list(array.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        chunks.append(data)
+        offset += len(data)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    text += b" " * (-len(text) % 8)
+    return struct.pack("<Q", len(text)) + text + b"".join(chunks)
+
+
 def write_safetensors(path: str | os.PathLike, tensors: dict[str, np.ndarray],
                       metadata: dict[str, str]) -> Path:
     """Atomically write ``tensors`` and string ``metadata`` as a safetensors file."""
-    from safetensors.numpy import save
-
-    tensors = {key: np.ascontiguousarray(value) for key, value in tensors.items()}
-    return atomic_write_bytes(path, save(tensors, metadata=metadata))
+    return atomic_write_bytes(path, safetensors_bytes(tensors, metadata))
 
 
 def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict[str, str]]:
@@ -65,6 +94,23 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
     except Exception as exc:  # safetensors raises its own error types
         raise ModelFileError(f"{path}: corrupt or truncated model file ({exc})") from None
     return tensors, metadata
+
+
+def read_model_file(path: str | os.PathLike, file_format: str, version: int, what: str
+                    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+    """Tensors and metadata of a model file of ``file_format``, its version checked.
+
+    ``what`` names the kind of model in the errors ("dagnet model", "recurrent network").
+    """
+    tensors, header = read_safetensors(path)
+    if header.get("format") != file_format:
+        raise ModelFileError(f"{path}: not a {what} (no 'format: {file_format}' in its "
+                             "metadata)")
+    if header.get("format_version") != str(version):
+        raise ModelFileError(f"{path}: {what} format version "
+                             f"{header.get('format_version')!r}; this dagnet reads version "
+                             f"{version}")
+    return tensors, header
 
 
 def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
@@ -111,21 +157,14 @@ def save(graph: Graph, path: str | os.PathLike, metadata: dict | None = None,
             raise ValueError(f"extra tensor name {key!r} is reserved for parameters")
         tensors[key] = np.asarray(value)
     header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-              "graph": json.dumps(spec), "metadata": json.dumps(metadata or {})}
+              "graph": json.dumps(spec), "metadata": json.dumps(metadata or {}, sort_keys=True)}
     return write_safetensors(path, tensors, header)
 
 
 def load(path: str | os.PathLike) -> Graph:
     """Rebuild the Graph saved in ``path``; raises ModelFileError naming the file if bad."""
     path = Path(path)
-    tensors, header = read_safetensors(path)
-    if header.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: a safetensors file, but not a dagnet model (no "
-                             "'format: dagnet' in its metadata)")
-    if header.get("format_version") != str(FORMAT_VERSION):
-        raise ModelFileError(f"{path}: dagnet model format version "
-                             f"{header.get('format_version')!r}; this dagnet reads version "
-                             f"{FORMAT_VERSION}")
+    tensors, header = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet model")
     try:
         spec = json.loads(header["graph"])
         metadata = json.loads(header.get("metadata", "{}"))

@@ -119,3 +119,26 @@ def test_header_size_larger_than_file(tmp_path):
     bad.write_bytes(struct.pack("<Q", 10**12) + b"{}")
     with pytest.raises(ModelFileError, match="huge.safetensors.*truncated"):
         dagnet.load(bad)
+
+
+def test_the_same_model_gives_the_same_bytes(tmp_path):
+    def build():
+        return fully_connected([4, 2], 3, rng=np.random.default_rng(5))
+
+    first = dagnet.save(build(), tmp_path / "a.safetensors",
+                        metadata={"b": 1, "a": [2, 3]}, extra_tensors={"z": np.ones(2),
+                                                                       "m": np.zeros(3)})
+    second = dagnet.save(build(), tmp_path / "b.safetensors",
+                         metadata={"a": [2, 3], "b": 1}, extra_tensors={"m": np.zeros(3),
+                                                                        "z": np.ones(2)})
+    assert first.read_bytes() == second.read_bytes()
+
+
+def test_files_are_standard_safetensors(tmp_path, rng):
+    from safetensors import safe_open
+
+    graph = fully_connected([3], 2, rng=rng, dtype=np.float32)
+    path = dagnet.save(graph, tmp_path / "m.safetensors")
+    with safe_open(str(path), framework="np") as f:
+        assert f.metadata()["format"] == "dagnet"
+        np.testing.assert_array_equal(f.get_tensor("parameters/0"), graph.parameter_nodes[0].w)

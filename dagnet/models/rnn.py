@@ -30,7 +30,7 @@ import numpy as np
 
 from dagnet.errors import ModelFileError
 from dagnet.graph import Graph
-from dagnet.io import read_safetensors, write_safetensors
+from dagnet.io import read_model_file, write_safetensors
 from dagnet.models.initializers import glorot_uniform
 from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
@@ -407,14 +407,8 @@ class RecurrentNetwork:
         """The network saved in ``path``; ModelFileError naming the file if it is not one.
         Reads JSON and arrays only: no code from the file is run."""
         path = Path(path)
-        tensors, header = read_safetensors(path)
-        if header.get("format") != FORMAT:
-            raise ModelFileError(f"{path}: not a dagnet recurrent network (no 'format: "
-                                 f"{FORMAT}' in its metadata)")
-        if header.get("format_version") != str(FORMAT_VERSION):
-            raise ModelFileError(f"{path}: recurrent network format version "
-                                 f"{header.get('format_version')!r}; this dagnet reads "
-                                 f"version {FORMAT_VERSION}")
+        tensors, header = read_model_file(path, FORMAT, FORMAT_VERSION,
+                                          "dagnet recurrent network")
         try:
             config = json.loads(header["config"])
             net = cls(config["cell"], config["n_inputs"], config["hidden"],
