@@ -25,7 +25,7 @@ from dagnet.cli.common import (
 from dagnet.errors import DagnetError
 
 MODEL_FILE = "model.safetensors"
-DEFAULT_LR = 0.1
+DEFAULT_LR = 0.5
 _CHUNK = 10000  # rows per forward pass when evaluating
 
 

@@ -13,8 +13,10 @@ from dagnet.data.mnist import (
     ENV_VARIABLE,
     FILE_NAMES,
     Preprocessing,
+    centre_digit,
     load_mnist,
     one_hot,
+    read_digit_image,
 )
 from dagnet.errors import DataError
 from tests.conftest import SHARED_DATA, require_data
@@ -173,3 +175,67 @@ def test_preprocessing_travels_with_the_model(images, tmp_path, method):
 def test_unknown_method():
     with pytest.raises(ValueError, match=r"choose from center, standardize, whiten"):
         Preprocessing.fit(np.zeros((2, 28, 28), np.uint8), "zca")
+
+
+# -- digits from ordinary images ---------------------------------------------------------
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    total = image.sum()
+    rows, cols = np.indices(image.shape)
+    return (rows * image).sum() / total, (cols * image).sum() / total
+
+
+def test_centre_digit_fits_20x20_keeps_aspect_and_centres_the_mass():
+    canvas = np.zeros((400, 300))
+    canvas[30:130, 200:240] = 255  # a 100x40 bar, far off-centre
+    digit = centre_digit(canvas)
+    assert digit.shape == (28, 28) and digit.dtype == np.uint8
+    rows = np.flatnonzero(digit.max(axis=1) > 127)
+    cols = np.flatnonzero(digit.max(axis=0) > 127)
+    assert len(rows) == 20 and len(cols) == 8  # 100x40 scaled by 20/100
+    cy, cx = centre_of_mass(digit.astype(float))
+    assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_centre_digit_inverts_dark_ink_on_light_paper_and_drops_the_background():
+    light = np.zeros((90, 90))
+    light[20:70, 40:50] = 200
+    light[20:30, 30:60] = 200
+    paper = 240 - light  # dark strokes on grey-white paper
+    np.testing.assert_array_equal(centre_digit(paper), centre_digit(light))
+    assert centre_digit(paper).max() == 255 and centre_digit(paper)[0].max() == 0
+
+
+def test_mnist_digits_survive_a_round_trip_through_a_picture():
+    _, _, test_images, _ = load_mnist(require_data(MNIST), download=False)
+    for digit in test_images[:20]:
+        picture = np.kron(255 - digit.astype(float), np.ones((4, 4)))  # 112x112, inverted
+        back = centre_digit(picture).astype(float)
+        assert np.abs(back - digit).mean() < 12
+        cy, cx = centre_of_mass(back)
+        assert abs(cy - 14) <= 0.5 and abs(cx - 14) <= 0.5
+
+
+def test_read_digit_image_flattens_transparency_either_way(tmp_path):
+    from PIL import Image
+
+    strokes = np.zeros((60, 60), dtype=np.uint8)
+    strokes[10:50, 25:35] = 255
+    expected = centre_digit(strokes)
+    for ink in (0, 255):  # black or white ink on a transparent canvas
+        rgba = np.zeros((60, 60, 4), dtype=np.uint8)
+        rgba[..., :3] = ink
+        rgba[..., 3] = strokes
+        Image.fromarray(rgba, "RGBA").save(tmp_path / f"ink{ink}.png")
+        np.testing.assert_array_equal(read_digit_image(tmp_path / f"ink{ink}.png"), expected)
+
+
+def test_pictures_without_a_digit_are_refused(tmp_path):
+    from PIL import Image
+
+    Image.fromarray(np.full((40, 40), 128, np.uint8)).save(tmp_path / "grey.png")
+    with pytest.raises(DataError, match=r"grey.png: no digit found"):
+        read_digit_image(tmp_path / "grey.png")
+    (tmp_path / "fake.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"fake.png: not an image Pillow can read"):
+        read_digit_image(tmp_path / "fake.png")
