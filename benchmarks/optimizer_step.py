@@ -2,8 +2,8 @@
 
     python benchmarks/optimizer_step.py [--repeats 7] [--dtype float32] [--json FILE]
 
-For the [784 -> 128 -> 64 -> 10] network of ``dagnet mnist`` / ``dagnet optimizers
---dataset mnist`` (109,386 weights) and a batch of 64 images' worth of random
+For the [784 -> 128 -> 64 -> 10] network of ``dagnet optimizers --dataset mnist``
+(109,386 weights) and a batch of 64 images' worth of random
 gradients, times ``optimizer.optimize(64)`` for every algorithm, and for three of
 them (momentum, RMSProp, Adam) the same update written the obvious way, one
 temporary array per operation (``m = b1 * m + (1 - b1) * g`` ...).  It also times

@@ -34,9 +34,9 @@ from dagnet.errors import DagnetError, NonFiniteError
 LEARNING_RATES = {
     "disk": {"gd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.3, "rmsprop": 0.01,
              "adadelta": 3.0, "adam": 0.01, "adamax": 0.03, "nadam": 0.01},
-    "mnist": {"gd": 0.1, "momentum": 0.01, "nesterov": 0.01, "adagrad": 0.01,
-              "rmsprop": 0.001, "adadelta": 1.0, "adam": 0.001, "adamax": 0.002,
-              "nadam": 0.001},
+    "mnist": {"gd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.03,
+              "rmsprop": 0.001, "adadelta": 1.0, "adam": 0.003, "adamax": 0.01,
+              "nadam": 0.003},
 }
 
 NETWORKS = {  # hidden layers, activations, default epochs, batch size, dtype

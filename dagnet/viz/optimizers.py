@@ -40,6 +40,8 @@ def plot_learning_curves(curves: dict[str, dict[str, Sequence[float]]], path: st
     the shared initial weights).  Written as a PNG to ``path``.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     colors = optimizer_colors(list(curves))
     figure, (cost_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(12, 4.8))
     for name, curve in curves.items():
@@ -49,8 +51,18 @@ def plot_learning_curves(curves: dict[str, dict[str, Sequence[float]]], path: st
     cost_axes.set(xlabel="epoch", ylabel="training cost (mean per example)", yscale="log",
                   title="cost")
     accuracy_axes.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy")
+    # Zoom on the trained networks: the initial accuracy (chance) would squash their lines.
+    trained = [100 * a for curve in curves.values() for e, a in
+               zip(curve["epoch"], curve["test_accuracy"]) if e > 0 and np.isfinite(a)]
+    initial = [100 * curve["test_accuracy"][0] for curve in curves.values()]
+    if trained and min(initial) < min(trained):
+        span = max(trained) - min(trained)
+        accuracy_axes.set_ylim(max(0.0, min(trained) - 0.1 * span - 0.2),
+                               min(100.0, max(trained) + 0.1 * span + 0.2))
+        accuracy_axes.set_title(f"test accuracy (epoch 0: {min(initial):.1f}%, off the scale)")
     for axes in (cost_axes, accuracy_axes):
         axes.grid(True, alpha=0.3)
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     accuracy_axes.legend(loc="lower right", fontsize="small")
     if title:
         figure.suptitle(title)
