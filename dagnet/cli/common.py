@@ -48,7 +48,7 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser, default: str = "gd"
         "optimizer", "the optimization algorithm and its training controls (see "
                      "docs/optimizers.md); a step is one mini-batch update")
     group.add_argument("--optimizer", choices=list(OPTIMIZERS), default=default,
-                       help=f"optimization algorithm (default {default})")
+                       help="optimization algorithm (default %(default)s)")
     group.add_argument("--lr", type=float, default=None,
                        help=f"learning rate (default {default_lr:g} for {default}, else the "
                             "algorithm's own default: "
@@ -63,16 +63,16 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser, default: str = "gd"
                        help="adamax: PyTorch's u = max(beta2 u, |g| + eps) instead of "
                             "dividing by u + eps")
     group.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
-                       help="weight decay (default 0: none)")
+                       help="weight decay (default %(default)s; 0: none)")
     group.add_argument("--weight-decay-mode", choices=["decoupled", "l2"], default="decoupled",
                        help="decoupled: w <- (1 - LAMBDA) w - lr d (the tutorial's, AdamW's); "
-                            "l2: LAMBDA w added to the gradient (default decoupled)")
+                            "l2: LAMBDA w added to the gradient (default %(default)s)")
     group.add_argument("--clip-norm", type=float, default=None, metavar="NORM",
                        help="rescale the gradients when their global L2 norm exceeds NORM")
     group.add_argument("--clip-value", type=float, default=None, metavar="VALUE",
                        help="clip every gradient component to [-VALUE, VALUE]")
     group.add_argument("--lr-schedule", choices=["constant", "step", "exponential", "cosine"],
-                       default="constant", help="learning-rate schedule (default constant)")
+                       default="constant", help="learning-rate schedule (default %(default)s)")
     group.add_argument("--lr-step-size", type=int, default=None, metavar="STEPS",
                        help="step schedule: multiply the rate by --lr-gamma every STEPS steps")
     group.add_argument("--lr-gamma", type=float, default=None, metavar="GAMMA",
@@ -85,7 +85,7 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser, default: str = "gd"
                        help="cosine schedule: the final rate as a fraction of --lr (default 0)")
     group.add_argument("--warmup-steps", type=int, default=0, metavar="STEPS",
                        help="linear warm-up from lr/STEPS to lr over the first STEPS steps, "
-                            "before the schedule (default 0: none)")
+                            "before the schedule (default %(default)s; 0: none)")
 
 
 # --flag, type, help: each passed to the constructor (as flag_name) only when given.

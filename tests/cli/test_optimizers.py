@@ -38,6 +38,16 @@ def test_defaults_give_the_commands_optimizer_at_its_learning_rate():
     assert args.lr == 0.5 and optimizer.schedule is None and optimizer.weight_decay == 0
 
 
+def test_help_shows_a_commands_own_defaults():
+    parser = argparse.ArgumentParser()
+    add_optimizer_arguments(parser, default="adam", default_lr=0.002)
+    parser.set_defaults(lr_schedule="cosine")
+    text = " ".join(parser.format_help().split())
+    assert "optimization algorithm (default adam)" in text
+    assert "learning-rate schedule (default cosine)" in text
+    assert "learning rate (default 0.002 for adam" in text
+
+
 def test_another_optimizer_without_lr_gets_its_own_default():
     args, optimizer = build("--optimizer", "adam")
     assert type(optimizer) is Adam and optimizer.learning_rate == Adam.default_learning_rate
