@@ -29,8 +29,9 @@ from dagnet.nodes.losses import (
     SoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
-from dagnet.nodes.recurrent import GRUStepNode, LSTMStepNode, MultiplyAddNode
+from dagnet.nodes.recurrent import GRUStepNode, LSTMLayerNode, LSTMStepNode, MultiplyAddNode
 from dagnet.nodes.sequence import (
+    EmbeddingNode,
     OneHotLinearNode,
     SequenceLinearNode,
     StackNode,
@@ -48,7 +49,7 @@ NODE_TYPES: dict[str, type[Node]] = {cls.__name__: cls for cls in [
     SquaredErrorNode, BinaryCrossEntropyNode, CategoricalCrossEntropyNode,
     SoftmaxCrossEntropyNode, SigmoidBinaryCrossEntropyNode,
     UnstackNode, StackNode, SequenceLinearNode, OneHotLinearNode,
-    MultiplyAddNode, LSTMStepNode, GRUStepNode,
+    MultiplyAddNode, LSTMStepNode, GRUStepNode, LSTMLayerNode, EmbeddingNode,
 ]}
 
 __all__ = sorted(NODE_TYPES) + ["NODE_TYPES", "Node"]

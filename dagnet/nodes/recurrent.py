@@ -159,3 +159,107 @@ class GRUStepNode(Node):
             dhz[:, 2 * n:] *= r
         dh_prev = dh * u if self.wants(0) else None
         return [dh_prev, dxz, dhz]
+
+
+class LSTMLayerNode(Node):
+    """A whole LSTM layer over T steps in one node, its time loop inside (the sequence-level
+    path of ``LSTMStepNode``): z_t = xz_t + h_{t-1}·U, gate columns [i | f | o | g];
+    c_t = σ(f)⊙c_{t-1} + σ(i)⊙tanh(g), h_t = σ(o)⊙tanh(c_t).
+    Inputs xz:(T, B, 4H) (= x_t·W + b for every step), h0:(B, H), c0:(B, H), U:(H, 4H);
+    outputs hs:(T, B, H) (h_1 … h_T), h_T:(B, H), c_T:(B, H).
+
+    Backward runs the steps in reverse with δh_t = dJ/dhs_t + dJ/dz_{t+1}·Uᵀ and the
+    formulas of ``LSTMStepNode`` (dJ/dz_t, δc_{t-1} = δc_t⊙f_t); then dJ/dxz = dJ/dz,
+    dJ/dh0 = dJ/dz_1·Uᵀ, dJ/dc0 = δc_0 and dJ/dU = Σ_t h_{t-1}ᵀ·dJ/dz_t as ONE product
+    (H, T·B)·(T·B, 4H) instead of T small ones.
+    """
+
+    def __init__(self, parents, name: str | None = None):
+        super().__init__(parents, nb_outputs=3, name=name)
+
+    def compute_output(self):
+        xz, h0, c0, u = self.x
+        if (xz.ndim != 3 or h0.ndim != 2 or u.shape != (h0.shape[1], 4 * h0.shape[1])
+                or xz.shape[1:] != (h0.shape[0], u.shape[1]) or c0.shape != h0.shape):
+            raise ShapeError(f"{self.describe()}: needs xz:(T, B, 4H), h0:(B, H), c0:(B, H) "
+                             f"and U:(H, 4H), got {xz.shape}, {h0.shape}, {c0.shape} and "
+                             f"{u.shape}")
+        steps, batch, width = xz.shape
+        n = width // 4
+        dtype = np.result_type(xz, h0, c0, u)
+        # Halving the sigmoid columns of U and xz first turns the four gate activations
+        # into ONE tanh per step: σ(z) = (1 + tanh(z/2))/2.
+        half = np.ones(width, dtype=dtype)
+        half[:3 * n] = 0.5
+        u_half = u * half
+        xz_half = xz * half
+        gates = np.empty((steps, batch, width), dtype=dtype)   # σ(i), σ(f), σ(o), tanh(g)
+        hs = np.empty((steps + 1, batch, n), dtype=dtype)      # h_0 … h_T
+        cs = np.empty((steps + 1, batch, n), dtype=dtype)      # c_0 … c_T
+        tanh_c = np.empty((steps, batch, n), dtype=dtype)
+        hs[0] = h0
+        cs[0] = c0
+        for t in range(steps):
+            z = gates[t]
+            np.matmul(hs[t], u_half, out=z)
+            z += xz_half[t]
+            np.tanh(z, out=z)
+            sig = z[:, :3 * n]
+            sig *= 0.5
+            sig += 0.5
+            c, tc = cs[t + 1], tanh_c[t]
+            np.multiply(z[:, n:2 * n], cs[t], out=c)
+            np.multiply(z[:, :n], z[:, 3 * n:], out=tc)
+            c += tc
+            np.tanh(c, out=tc)
+            np.multiply(z[:, 2 * n:3 * n], tc, out=hs[t + 1])
+        self.gates, self.hs, self.cs, self.tanh_c = gates, hs, cs, tanh_c
+        return [hs[1:], hs[steps], cs[steps]]
+
+    def compute_gradient(self):
+        _, _, _, u = self.x
+        dhs, dh_last, dc_last = self.dJdy
+        gates, hs, cs, tanh_c = self.gates, self.hs, self.cs, self.tanh_c
+        steps, batch, width = gates.shape
+        n = width // 4
+        i, f, o, g = (gates[..., :n], gates[..., n:2 * n], gates[..., 2 * n:3 * n],
+                      gates[..., 3 * n:])
+        # Everything that does not depend on the recurrence, for all steps at once:
+        # dJ/dz_t = δc_t ⊙ [g·i(1-i) | c_{t-1}·f(1-f) | · | i(1-g²)] and its o block
+        # δh_t ⊙ tanh(c_t)·o(1-o); δc_t = δc_next + δh_t ⊙ o(1 - tanh²c_t).
+        factors = np.empty_like(gates)
+        np.subtract(1, i, out=factors[..., :n])
+        factors[..., :n] *= i
+        factors[..., :n] *= g
+        np.subtract(1, f, out=factors[..., n:2 * n])
+        factors[..., n:2 * n] *= f
+        factors[..., n:2 * n] *= cs[:-1]
+        np.subtract(1, o, out=factors[..., 2 * n:3 * n])
+        factors[..., 2 * n:3 * n] *= o
+        factors[..., 2 * n:3 * n] *= tanh_c
+        np.multiply(g, g, out=factors[..., 3 * n:])
+        np.subtract(1, factors[..., 3 * n:], out=factors[..., 3 * n:])
+        factors[..., 3 * n:] *= i
+        to_c = tanh_c * tanh_c
+        np.subtract(1, to_c, out=to_c)
+        to_c *= o
+        # The o block takes δh, the others δc: write δc into all four, then fix o.
+        blocks = factors.reshape(steps, batch, 4, n)
+        dz = np.empty_like(gates)
+        dz_blocks = dz.reshape(steps, batch, 4, n)
+        dh = np.array(dh_last, dtype=gates.dtype)
+        dc = np.array(dc_last, dtype=gates.dtype)
+        u_t = u.T
+        for t in range(steps - 1, -1, -1):
+            dh += dhs[t]
+            dc_t = dh * to_c[t]
+            dc_t += dc
+            np.multiply(dc_t[:, None, :], blocks[t], out=dz_blocks[t])
+            np.multiply(dh, blocks[t, :, 2], out=dz_blocks[t, :, 2])
+            np.multiply(dc_t, f[t], out=dc)
+            np.matmul(dz[t], u_t, out=dh)
+        du = None
+        if self.wants(3):
+            du = hs[:-1].reshape(-1, n).T @ dz.reshape(-1, width)
+        return [dz if self.wants(0) else None, dh if self.wants(1) else None,
+                dc if self.wants(2) else None, du]

@@ -142,3 +142,27 @@ def _as_indices(node: Node, indices: np.ndarray, size: int) -> np.ndarray:
         raise ShapeError(f"{node.describe()}: indices must lie in [0, {size}), got values "
                          f"from {index.min()} to {index.max()}")
     return index
+
+
+class EmbeddingNode(Node):
+    """y = E[i], a row of the embedding matrix per symbol; i:(…) integers in [0, V),
+    E:(V, D) -> (…, D).
+
+    dJ/dE[v] = Σ of dJ/dy over the positions where i = v; i gets no gradient.
+    """
+
+    def compute_output(self):
+        indices, w = self.x
+        if w.ndim != 2:
+            raise ShapeError(f"{self.describe()}: needs an embedding matrix E:(V, D), got "
+                             f"shape {w.shape}")
+        self.index = _as_indices(self, indices, w.shape[0])
+        return [w[self.index]]
+
+    def compute_gradient(self):
+        _, w = self.x
+        dw = None
+        if self.wants(1):
+            g = self.dJdy[0].reshape(-1, w.shape[1])
+            dw = _scatter_add_rows(self.index.ravel(), g, w.shape[0])
+        return [None, dw]

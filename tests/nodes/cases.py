@@ -72,6 +72,15 @@ def ref_lstm_step(c_prev, z):
     return [c, ref_sigmoid(o) * np.tanh(c)]
 
 
+def ref_lstm_layer(xz, h, c, u):
+    """hs, h_T and c_T of an LSTM layer: ``ref_lstm_step`` applied step by step."""
+    hs = []
+    for t in range(len(xz)):
+        c, h = ref_lstm_step(c, xz[t] + h @ u)
+        hs.append(h)
+    return [np.array(hs), h, c]
+
+
 def ref_gru_step(h_prev, xz, hz):
     """h of a GRU step with the reset gate after the product, columns [r | u | n]."""
     xr, xu, xn = np.split(xz, 3, axis=1)
@@ -163,4 +172,11 @@ CASES: list[NodeCase] = [
     NodeCase(n.GRUStepNode, lambda p: n.GRUStepNode(p),
              lambda r, b, f: [normal(r, b, f), 2 * normal(r, b, 3 * f), 2 * normal(r, b, 3 * f)],
              lambda h, xz, hz: ref_gru_step(h, xz, hz)),
+    NodeCase(n.LSTMLayerNode, lambda p: n.LSTMLayerNode(p),
+             lambda r, b, f: [2 * normal(r, 3, b, 4 * f), normal(r, b, f), normal(r, b, f),
+                              normal(r, f, 4 * f) / np.sqrt(f)],
+             lambda xz, h, c, u: ref_lstm_layer(xz, h, c, u)),
+    NodeCase(n.EmbeddingNode, lambda p: n.EmbeddingNode(p),
+             lambda r, b, f: [r.integers(0, f, (2, b)), normal(r, f, f + 1)],
+             lambda i, w: [np.eye(len(w))[i] @ w], differentiable=(False, True)),
 ]
