@@ -418,17 +418,24 @@ class RecurrentNetwork:
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: corrupt network description "
                                  f"({type(exc).__name__}: {exc})") from None
-        for node in net.parameter_nodes:
-            w = tensors.get(node.name)
-            if w is None or w.shape != node.w.shape or w.dtype != node.w.dtype:
-                got = "missing" if w is None else f"{w.dtype}{list(w.shape)}"
-                raise ModelFileError(f"{path}: tensor {node.name!r} should be "
-                                     f"{node.w.dtype}{list(node.w.shape)}, got {got}")
-            node.w = np.array(w)
+        assign_weights(path, net.parameter_nodes, tensors)
         net.metadata = metadata
         net.extra_tensors = {k[len("extra/"):]: v for k, v in tensors.items()
                              if k.startswith("extra/")}
         return net
+
+
+def assign_weights(path: str | os.PathLike, parameter_nodes: Sequence[ParameterNode],
+                   tensors: dict[str, np.ndarray]) -> None:
+    """Give each parameter the tensor of its name from a model file; ModelFileError naming
+    the file and the tensor when one is missing or of another shape or dtype."""
+    for node in parameter_nodes:
+        w = tensors.get(node.name)
+        if w is None or w.shape != node.w.shape or w.dtype != node.w.dtype:
+            got = "missing" if w is None else f"{w.dtype}{list(w.shape)}"
+            raise ModelFileError(f"{path}: tensor {node.name!r} should be "
+                                 f"{node.w.dtype}{list(node.w.shape)}, got {got}")
+        node.w = np.array(w)
 
 
 def count_parameters(cell: str, n_inputs: int, hidden: int | Sequence[int],

@@ -1,0 +1,243 @@
+"""char-rnn training speed: dagnet against the same model in PyTorch, and peak memory.
+
+    python benchmarks/charrnn.py [--threads 2] [--rounds 7] [--iterations 10]
+                                 [--hidden 128 128] [--json FILE] [--no-memory]
+
+The model is char-rnn's default: 65 characters in (one-hot), LSTM layers of
+``--hidden`` units, a softmax output, seq_length 50, batch 50, RMSProp (lr 2e-3,
+decay 0.95) with gradient values clipped at 5, the loss averaged per character.
+One training iteration (forward, backward, update) on consecutive batches of tiny
+Shakespeare is timed for:
+
+* ``dagnet``          CharRNN: one LSTMLayerNode per layer (the sequence-level path);
+* ``dagnet-steps``    RecurrentNetwork: the per-step graph (MultiplyAddNode and
+                      LSTMStepNode per step), the issue-4 path, for reference;
+* ``torch-lstm``      torch.nn.LSTM (its fused kernels) on one-hot input;
+* ``torch-cell-loop`` a hand-unrolled LSTM in PyTorch: the input projection of all
+                      steps as one gather, then per step z = xW_t + h·U, sigmoid,
+                      tanh and products through autograd.
+
+The configurations are alternated round by round (a noisy neighbour slows them
+all alike); each round times ``--iterations`` iterations after one untimed one.
+Reported: the median characters/second over the rounds and its ratio to each
+PyTorch version.  Peak memory: each configuration runs alone in a subprocess, and
+its peak resident set (ru_maxrss) is reported with the growth over the resident
+set before training (after imports and data).
+
+Threads: OpenBLAS/MKL/OpenMP variables are set before NumPy is imported, and
+torch.set_num_threads likewise (default 2, the machine's cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+CONFIGS = ("dagnet", "dagnet-steps", "torch-lstm", "torch-cell-loop")
+SEQ_LENGTH, BATCH_SIZE, LR, DECAY, CLIP = 50, 50, 2e-3, 0.95, 5.0
+
+
+def parse_arguments(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads "
+                                                              "(default 2)")
+    parser.add_argument("--rounds", type=int, default=7, help="alternated rounds (default 7)")
+    parser.add_argument("--iterations", type=int, default=10,
+                        help="timed iterations per configuration and round (default 10)")
+    parser.add_argument("--hidden", type=int, nargs="+", default=[128, 128],
+                        help="LSTM layer sizes (default 128 128)")
+    parser.add_argument("--configs", nargs="+", choices=CONFIGS, default=list(CONFIGS))
+    parser.add_argument("--json", default=None, help="also write the results to this file")
+    parser.add_argument("--no-memory", action="store_true", help="skip the memory runs")
+    parser.add_argument("--memory-of", choices=CONFIGS, default=None, help=argparse.SUPPRESS)
+    return parser.parse_args(argv)
+
+
+def set_threads(threads: int) -> None:
+    for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+        os.environ[variable] = str(threads)
+
+
+def batches(count: int, start: int = 0):
+    """``count`` consecutive (X, Y) batches, (T, B) symbols, and the vocabulary size."""
+    from dagnet.data.text import CharStreams, Vocabulary, read_text, split_text
+
+    text = read_text(DATA)
+    vocabulary = Vocabulary.from_text(text)
+    streams = CharStreams(vocabulary.encode(split_text(text)[0]), BATCH_SIZE, SEQ_LENGTH)
+    return [streams.batch((start + k) % streams.batches) for k in range(count)], len(vocabulary)
+
+
+def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: int):
+    """A function ``step(X, Y) -> loss per character`` for one configuration."""
+    import numpy as np
+
+    if config.startswith("dagnet"):
+        from dagnet.models.charrnn import CharRNN
+        from dagnet.models.rnn import RecurrentNetwork
+        from dagnet.optim import RMSProp
+
+        rng = np.random.default_rng(0)
+        if config == "dagnet":
+            net = CharRNN("".join(map(chr, range(32, 32 + vocabulary_size))), hidden, rng=rng)
+        else:
+            net = RecurrentNetwork("lstm", vocabulary_size, hidden, vocabulary_size,
+                                   inputs="indices", rng=rng, dtype=np.float32)
+        optimizer = RMSProp(net.parameter_nodes, LR, rho=DECAY, clip_value=CLIP)
+        state = [net.initial_state(BATCH_SIZE)]
+        eye = np.eye(vocabulary_size, dtype=np.float32)
+
+        def step(X, Y):
+            if config == "dagnet":
+                cost, state[0] = net.train_step(X, Y, optimizer, state[0])
+            else:
+                cost, state[0] = net.train_step(X, eye[Y], optimizer, state[0],
+                                                normalizer=X.size)
+            return cost / X.size
+        return step
+
+    import torch
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    V = vocabulary_size
+    if config == "torch-lstm":
+        lstm = torch.nn.LSTM(V, hidden[0], num_layers=len(hidden))
+        if len(set(hidden)) != 1:
+            raise SystemExit("torch-lstm needs equal layer sizes")
+        output = torch.nn.Linear(hidden[-1], V)
+        parameters = list(lstm.parameters()) + list(output.parameters())
+        eye = torch.eye(V)
+        state = [None]
+
+        def forward(X):
+            out, (h, c) = lstm(eye[X], state[0])
+            state[0] = (h.detach(), c.detach())
+            return output(out)
+    else:
+        sizes = [V] + hidden
+        weights = []
+        for k, H in enumerate(hidden):
+            W = torch.nn.Parameter(torch.randn(sizes[k], 4 * H) / sizes[k] ** 0.5)
+            U = torch.nn.Parameter(torch.randn(H, 4 * H) / H ** 0.5)
+            b = torch.nn.Parameter(torch.zeros(4 * H))
+            weights.append((W, U, b))
+        output = torch.nn.Linear(hidden[-1], V)
+        parameters = [p for w in weights for p in w] + list(output.parameters())
+        state = [[(torch.zeros(BATCH_SIZE, H), torch.zeros(BATCH_SIZE, H)) for H in hidden]]
+
+        def forward(X):
+            x, finals = None, []
+            for k, ((W, U, b), (h, c)) in enumerate(zip(weights, state[0])):
+                xw = W[X] + b if k == 0 else x @ W + b   # one gather / product for all steps
+                hs = []
+                for t in range(X.shape[0]):
+                    i, f, o, g = (xw[t] + h @ U).chunk(4, dim=1)
+                    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+                    h = torch.sigmoid(o) * torch.tanh(c)
+                    hs.append(h)
+                x = torch.stack(hs)
+                finals.append((h.detach(), c.detach()))
+            state[0] = finals
+            return output(x)
+
+    optimizer = torch.optim.RMSprop(parameters, lr=LR, alpha=DECAY, eps=1e-8)
+
+    def step(X, Y):
+        X, Y = torch.from_numpy(X.astype(np.int64)), torch.from_numpy(Y.astype(np.int64))
+        optimizer.zero_grad()
+        logits = forward(X)
+        loss = torch.nn.functional.cross_entropy(logits.reshape(-1, V), Y.reshape(-1))
+        loss.backward()
+        torch.nn.utils.clip_grad_value_(parameters, CLIP)
+        optimizer.step()
+        return float(loss)
+    return step
+
+
+def peak_memory(args: argparse.Namespace) -> int:
+    """Run one configuration alone and print its memory figures as JSON."""
+    import resource
+
+    data, V = batches(args.iterations + 1)
+    step = make_trainer(args.memory_of, args.hidden, V, args.threads)
+    before = _rss_kib()
+    for X, Y in data:
+        step(X, Y)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"rss_before_mib": before / 1024, "peak_rss_mib": peak / 1024,
+                      "growth_mib": (peak - before) / 1024}))
+    return 0
+
+
+def _rss_kib() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def main(argv=None) -> int:
+    args = parse_arguments(argv)
+    set_threads(args.threads)
+    if args.memory_of:
+        return peak_memory(args)
+    import time
+
+    import numpy as np
+
+    configs = list(args.configs)
+    data, V = batches(args.rounds * (args.iterations + 1))
+    trainers = {c: make_trainer(c, args.hidden, V, args.threads) for c in configs}
+    times: dict[str, list[float]] = {c: [] for c in configs}
+    losses: dict[str, float] = {}
+    for r in range(args.rounds):
+        for config in configs if r % 2 == 0 else configs[::-1]:
+            chunk = data[r * (args.iterations + 1):(r + 1) * (args.iterations + 1)]
+            trainers[config](*chunk[0])  # untimed: graphs built, caches warm
+            started = time.perf_counter()
+            for X, Y in chunk[1:]:
+                losses[config] = trainers[config](X, Y)
+            times[config].append((time.perf_counter() - started) / args.iterations)
+    chars = SEQ_LENGTH * BATCH_SIZE
+    rates = {c: chars / float(np.median(times[c])) for c in configs}
+    results = {"threads": args.threads, "hidden": args.hidden, "seq_length": SEQ_LENGTH,
+               "batch_size": BATCH_SIZE, "rounds": args.rounds, "iterations": args.iterations,
+               "configs": {}}
+    print(f"char-rnn LSTM {args.hidden}, seq {SEQ_LENGTH}, batch {BATCH_SIZE}, "
+          f"{args.threads} thread(s), median of {args.rounds} alternated rounds")
+    print(f"{'configuration':<16} {'ms/iter':>8} {'chars/s':>9} {'last loss':>9}  ratios")
+    for c in configs:
+        ratios = {f"vs {o}": rates[c] / rates[o] for o in configs
+                  if o.startswith("torch") and o != c}
+        results["configs"][c] = {"ms_per_iteration": 1e3 * float(np.median(times[c])),
+                                 "chars_per_second": rates[c], "rounds_ms": [
+                                     1e3 * t for t in times[c]], "ratios": ratios}
+        print(f"{c:<16} {1e3 * np.median(times[c]):>8.1f} {rates[c]:>9.0f} "
+              f"{losses[c]:>9.3f}  " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    if not args.no_memory:
+        print("peak memory, each configuration alone (ru_maxrss; growth over the RSS "
+              "before training):")
+        for c in configs:
+            out = subprocess.run([sys.executable, __file__, "--memory-of", c, "--threads",
+                                  str(args.threads), "--iterations", "20", "--hidden",
+                                  *map(str, args.hidden)], capture_output=True, text=True,
+                                 check=True)
+            memory = json.loads(out.stdout.strip().splitlines()[-1])
+            results["configs"][c]["memory"] = memory
+            print(f"{c:<16} peak {memory['peak_rss_mib']:7.1f} MiB, growth "
+                  f"{memory['growth_mib']:6.1f} MiB")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,214 @@
+"""Text for character-level language models, as char-rnn reads it.
+
+* ``read_text(path)``: a UTF-8 file, refused with a one-line DataError when it is
+  empty, binary or not UTF-8;
+* ``Vocabulary``: the sorted set of characters of a text, symbol ``k`` = its k-th
+  character; saved with the model (``Vocabulary.chars``), so a model encodes and
+  decodes text the same way wherever it runs;
+* ``split_text``: the first 95% for training, the last 5% for validation;
+* ``CharStreams``: a text cut into ``batch_size`` parallel streams read
+  ``seq_length`` characters at a time.  Batch k holds characters
+  [k·T, (k+1)·T) of every stream, so the hidden state each stream ends a batch
+  with is the right one to start its next batch with (truncated backpropagation:
+  the state is carried as a value; the gradient stops at the batch boundary).
+* ``locate_tiny_shakespeare``: char-rnn's corpus, from the shared data folder, the
+  cache or a checksummed download.
+
+Arrays are time first: a batch is ``X, Y`` of shape (T, B), symbol indices, with
+Y[t, b] the character that follows X[t, b].
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+
+from dagnet.data.download import DownloadError, RemoteFile, cache_dir, fetch
+from dagnet.errors import DataError
+
+TRAIN_FRACTION = 0.95
+ENV_VARIABLE = "DAGNET_DATA_DIR"
+TINY_SHAKESPEARE = RemoteFile(
+    "input.txt",
+    ("https://raw.githubusercontent.com/karpathy/char-rnn/master/data/tinyshakespeare/"
+     "input.txt",),
+    "86c4e6aa9db7c042ec79f339dcb96d42b0075e16b8fc2e86bf0ca57e2dc565ed")
+TINY_SHAKESPEARE_CHARS = 1115394
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """The text of a UTF-8 file; DataError naming the file when it is missing, empty,
+    binary (holds NUL bytes) or not valid UTF-8."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise DataError(f"{path}: a folder, not a text file") from None
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    if not data:
+        raise DataError(f"{path}: the file is empty")
+    nul = data.find(b"\0")
+    if nul >= 0:
+        raise DataError(f"{path}: a binary file (a NUL byte at offset {nul}), not text")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (invalid byte 0x{data[exc.start]:02x} at "
+                        f"offset {exc.start})") from None
+    return text.removeprefix("\ufeff")
+
+
+def text_digest(text: str) -> str:
+    """SHA-256 of the text's UTF-8 bytes: how a checkpoint recognizes its training data."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class Vocabulary:
+    """The characters a model reads and writes, sorted: symbol k is ``chars[k]``."""
+
+    def __init__(self, chars: str):
+        if not chars or len(set(chars)) != len(chars):
+            raise DataError("a vocabulary needs at least one character, each once")
+        self.chars = "".join(sorted(chars))
+        self.index = {c: k for k, c in enumerate(self.chars)}
+        # Code point -> symbol for every code point up to the largest one (-1 elsewhere):
+        # encoding a megabyte of text is then one NumPy gather, not a Python loop.
+        codes = np.fromiter(map(ord, self.chars), dtype=np.int64, count=len(self.chars))
+        self._lookup = np.full(int(codes.max()) + 1, -1, dtype=np.int32)
+        self._lookup[codes] = np.arange(len(self.chars), dtype=np.int32)
+
+    @classmethod
+    def from_text(cls, text: str) -> Vocabulary:
+        return cls("".join(set(text)))
+
+    def __len__(self) -> int:
+        return len(self.chars)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and self.chars == other.chars
+
+    def __repr__(self) -> str:
+        return f"Vocabulary({len(self)} characters)"
+
+    def unknown(self, text: str) -> list[str]:
+        """The characters of ``text`` that are not in the vocabulary, sorted."""
+        return sorted(set(text) - set(self.chars))
+
+    def encode(self, text: str) -> np.ndarray:
+        """Symbol indices (int32) of ``text``; DataError naming unknown characters."""
+        if not text:
+            return np.zeros(0, dtype=np.int32)
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        clipped = np.minimum(codes, len(self._lookup) - 1)
+        symbols = self._lookup[clipped]
+        if (codes >= len(self._lookup)).any() or (symbols < 0).any():
+            raise DataError("characters not in the vocabulary: "
+                            + describe_chars(self.unknown(text)))
+        return symbols
+
+    def decode(self, symbols) -> str:
+        return "".join(self.chars[int(k)] for k in np.ravel(symbols))
+
+
+def describe_chars(chars) -> str:
+    """Characters as a reader can see them: repr of each, at most 20."""
+    chars = list(chars)
+    shown = " ".join(repr(c) for c in chars[:20])
+    return shown + (f" and {len(chars) - 20} more" if len(chars) > 20 else "")
+
+
+def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
+    """(training text, validation text): the first ``train_fraction`` and the rest."""
+    if not 0 < train_fraction <= 1:
+        raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
+    cut = int(round(len(text) * train_fraction))
+    return text[:cut], text[cut:]
+
+
+class CharStreams:
+    """``symbols`` cut into ``batch_size`` streams of equal length, read ``seq_length``
+    symbols at a time.
+
+    Stream b is symbols[b·L : (b+1)·L + 1] with L = (len - 1) // batch_size (the +1
+    gives the last target).  ``batches`` = L // seq_length batches make an epoch;
+    ``position`` is the next batch's number, saved in checkpoints to resume.
+    """
+
+    def __init__(self, symbols: np.ndarray, batch_size: int, seq_length: int,
+                 what: str = "text"):
+        symbols = np.asarray(symbols)
+        if batch_size < 1 or seq_length < 1:
+            raise ValueError(f"batch_size and seq_length must be positive, got {batch_size} "
+                             f"and {seq_length}")
+        length = (len(symbols) - 1) // batch_size
+        if length < seq_length:
+            raise DataError(f"the {what} has {len(symbols)} characters: too short for one "
+                            f"batch of {batch_size} streams × {seq_length} characters (needs "
+                            f"at least {batch_size * seq_length + 1}); use a smaller "
+                            "--batch-size or --seq-length")
+        self.batch_size, self.seq_length = int(batch_size), int(seq_length)
+        self.batches = length // seq_length
+        used = self.batches * seq_length
+        starts = np.arange(batch_size) * length
+        # (B, used + 1) then time first: X[t, b], Y[t, b] = stream b at t, t + 1
+        rows = starts[:, None] + np.arange(used + 1)
+        self.streams = np.ascontiguousarray(symbols[rows].T)
+        self.position = 0
+
+    @property
+    def characters_per_batch(self) -> int:
+        return self.batch_size * self.seq_length
+
+    def batch(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Batch ``k`` (0 ≤ k < batches): X and Y, (T, B) symbol indices."""
+        if not 0 <= k < self.batches:
+            raise IndexError(f"batch {k} out of range: an epoch has {self.batches}")
+        start = k * self.seq_length
+        return (self.streams[start:start + self.seq_length],
+                self.streams[start + 1:start + self.seq_length + 1])
+
+    def next_batch(self) -> tuple[np.ndarray, np.ndarray, bool]:
+        """The batch at ``position`` and whether it starts an epoch (the carried state
+        must then be reset: the streams start again from their beginning)."""
+        first = self.position == 0
+        X, Y = self.batch(self.position)
+        self.position = (self.position + 1) % self.batches
+        return X, Y, first
+
+    def __iter__(self):
+        """Every batch of an epoch, in order (validation)."""
+        return (self.batch(k) for k in range(self.batches))
+
+
+def _shared_folder() -> Path:
+    """../shared/data/tinyshakespeare beside the project (a checkout's shared data)."""
+    return Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare"
+
+
+def locate_tiny_shakespeare(*, download: bool = True, progress: bool | None = None) -> Path:
+    """Tiny Shakespeare's input.txt: from $DAGNET_DATA_DIR/tinyshakespeare, the shared data
+    folder beside the project (../shared/data), the cache, or a checksummed download."""
+    folders = []
+    env = os.environ.get(ENV_VARIABLE)
+    if env:
+        folders.append(Path(env) / "tinyshakespeare")
+    folders.append(_shared_folder())
+    cache = cache_dir("tinyshakespeare")
+    folders.append(cache)
+    for folder in folders:
+        if (folder / TINY_SHAKESPEARE.name).is_file():
+            return folder / TINY_SHAKESPEARE.name
+    reason = "downloading is off"
+    if download:
+        try:
+            return fetch(TINY_SHAKESPEARE, cache, progress=progress)
+        except (DownloadError, DataError) as exc:
+            reason = str(exc)
+    raise DataError("tiny Shakespeare not found in " + ", ".join(map(str, folders))
+                    + f" and the download failed: {reason}. Pass --data FILE")

@@ -1,0 +1,142 @@
+"""dagnet.data.text: reading UTF-8 text, the vocabulary, the 95/5 split, the parallel
+streams whose state carries from batch to batch, and tiny Shakespeare's downloader."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from dagnet.data import text as text_module
+from dagnet.data.download import RemoteFile, fetch
+from dagnet.data.text import (
+    TINY_SHAKESPEARE,
+    TINY_SHAKESPEARE_CHARS,
+    CharStreams,
+    Vocabulary,
+    locate_tiny_shakespeare,
+    read_text,
+    split_text,
+)
+from dagnet.errors import DataError
+from tests.conftest import SHARED_DATA, require_data
+
+SHAKESPEARE = SHARED_DATA / "tinyshakespeare" / "input.txt"
+
+
+def test_read_text_reads_utf8_and_drops_a_byte_order_mark(tmp_path):
+    path = tmp_path / "t.txt"
+    path.write_bytes("\ufeffÉté, naïve — ok\n".encode())
+    assert read_text(path) == "Été, naïve — ok\n"
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "the file is empty"),
+    (b"ab\x00\x01\x02", "binary file .*NUL byte at offset 2"),
+    (b"abc\xff\xfe", "not UTF-8 text .*0xff at offset 3"),
+])
+def test_read_text_refuses_what_is_not_text_in_one_line(tmp_path, content, message):
+    path = tmp_path / "bad.bin"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message) as info:
+        read_text(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_read_text_names_a_missing_file(tmp_path):
+    with pytest.raises(DataError, match="no such file"):
+        read_text(tmp_path / "missing.txt")
+
+
+def test_vocabulary_is_sorted_and_round_trips():
+    vocabulary = Vocabulary.from_text("hello, wörld\n")
+    assert vocabulary.chars == "".join(sorted(set("hello, wörld\n")))
+    symbols = vocabulary.encode("world, hello\n")
+    assert symbols.dtype == np.int32
+    assert [vocabulary.chars[s] for s in symbols] == list("world, hello\n")
+    assert vocabulary.decode(symbols) == "world, hello\n"
+    assert Vocabulary(vocabulary.chars) == vocabulary
+
+
+def test_vocabulary_names_unknown_characters():
+    vocabulary = Vocabulary("abc")
+    assert vocabulary.unknown("abzx€") == ["x", "z", "€"]
+    with pytest.raises(DataError, match="'x' 'z' '€'"):
+        vocabulary.encode("abzx€")
+    with pytest.raises(DataError):
+        Vocabulary("aab")
+
+
+def test_split_keeps_the_first_95_percent_for_training():
+    train, val = split_text("x" * 1000)
+    assert (len(train), len(val)) == (950, 50)
+    train, val = split_text("abcdefghijklmnopqrstuvwxyz" * 4)
+    assert train + val == "abcdefghijklmnopqrstuvwxyz" * 4
+
+
+def test_streams_carry_on_from_one_batch_to_the_next():
+    symbols = np.arange(1003)
+    streams = CharStreams(symbols, batch_size=4, seq_length=10)
+    L = 1002 // 4
+    assert streams.batches == L // 10
+    previous_last = None
+    for k in range(streams.batches):
+        X, Y = streams.batch(k)
+        assert X.shape == Y.shape == (10, 4)
+        np.testing.assert_array_equal(Y[:-1], X[1:])          # Y is X shifted by one
+        np.testing.assert_array_equal(X[:, 2], 2 * L + k * 10 + np.arange(10))
+        if previous_last is not None:                         # stream b continues
+            np.testing.assert_array_equal(X[0], previous_last + 1)
+        previous_last = X[-1]
+    # next_batch walks the epoch and wraps, saying when an epoch starts
+    firsts = [streams.next_batch()[2] for _ in range(2 * streams.batches)]
+    assert firsts == ([True] + [False] * (streams.batches - 1)) * 2
+    assert streams.position == 0
+
+
+def test_streams_refuse_a_text_shorter_than_one_batch():
+    with pytest.raises(DataError, match=r"100 characters: too short for one batch of 10 "
+                                        r"streams × 50 characters \(needs at least 501\)"):
+        CharStreams(np.zeros(100, dtype=int), 10, 50)
+
+
+def test_tiny_shakespeare_is_the_known_file():
+    path = require_data(SHAKESPEARE)
+    data = path.read_bytes()
+    assert hashlib.sha256(data).hexdigest() == TINY_SHAKESPEARE.sha256
+    text = read_text(path)
+    assert len(text) == TINY_SHAKESPEARE_CHARS
+    assert len(Vocabulary.from_text(text)) == 65
+
+
+def test_the_downloader_entry_checks_tiny_shakespeares_checksum(tmp_path):
+    path = require_data(SHAKESPEARE)
+    mirror = RemoteFile(TINY_SHAKESPEARE.name, (path.as_uri(),), TINY_SHAKESPEARE.sha256)
+    got = fetch(mirror, tmp_path / "cache", progress=False)
+    assert got.read_bytes() == path.read_bytes()
+    wrong = tmp_path / "wrong.txt"
+    wrong.write_text("not Shakespeare")
+    with pytest.raises(DataError, match="wrong checksum"):
+        fetch(RemoteFile("other.txt", (wrong.as_uri(),), TINY_SHAKESPEARE.sha256),
+              tmp_path / "cache2", progress=False)
+    assert not (tmp_path / "cache2" / "other.txt").exists()
+
+
+def test_locate_prefers_the_data_dir_variable_and_falls_back_to_the_cache(tmp_path,
+                                                                          monkeypatch):
+    folder = tmp_path / "data" / "tinyshakespeare"
+    folder.mkdir(parents=True)
+    (folder / "input.txt").write_text("To be\n")
+    monkeypatch.setenv("DAGNET_DATA_DIR", str(tmp_path / "data"))
+    assert locate_tiny_shakespeare(download=False) == folder / "input.txt"
+    # Nowhere to be found and no download: one line naming the folders searched.
+    monkeypatch.setenv("DAGNET_DATA_DIR", str(tmp_path / "empty"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(text_module, "_shared_folder", lambda: tmp_path / "no-shared")
+    with pytest.raises(DataError, match="tiny Shakespeare not found.*downloading is off"):
+        locate_tiny_shakespeare(download=False)
+    cached = tmp_path / "cache" / "dagnet" / "tinyshakespeare" / "input.txt"
+    cached.parent.mkdir(parents=True)
+    cached.write_text("Cached\n")
+    assert locate_tiny_shakespeare(download=False) == cached
