@@ -94,12 +94,12 @@ def run_mnist(args: argparse.Namespace) -> int:
     _check_arguments(args)
     started = time.perf_counter()
     progress = progress_enabled(args)
-    folder = run_folder(args, "mnist")
     dtype = np.float32 if args.float32 else np.float64
     rng = np.random.default_rng(args.seed)
 
     train_images, train_labels, test_images, test_labels = load_mnist(
         args.data_dir, progress=progress)
+    folder = run_folder(args, "mnist")
     if args.train_size is not None:
         train_images = train_images[:args.train_size]
         train_labels = train_labels[:args.train_size]

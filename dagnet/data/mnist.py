@@ -104,6 +104,8 @@ def locate_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = 
         except DataError as exc:  # e.g. the cache folder is not writable
             reason = str(exc)
     searched = "; ".join(f"{folder} ({how})" for how, folder in folders)
+    if not os.environ.get(ENV_VARIABLE):
+        searched += f"; ${ENV_VARIABLE} is not set"
     raise DataError(f"MNIST not found: need the four files {', '.join(FILE_NAMES)} (raw or "
                     f".gz) in one folder. Searched: {searched}. Download into the cache "
                     f"failed: {reason}. Put the files in a folder and pass --data-dir DIR or "

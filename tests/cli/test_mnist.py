@@ -116,7 +116,8 @@ def test_bad_arguments_and_missing_data_are_one_line_errors(tmp_path, monkeypatc
                  str(tmp_path / "c"), "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("dagnet mnist: error: MNIST not found") and err.count("\n") == 1
-    assert "Traceback" not in err and ENV_VARIABLE in err
+    assert "Traceback" not in err and f"${ENV_VARIABLE} is not set" in err
+    assert not (tmp_path / "c").exists()  # no empty run folder left behind
 
 
 # -- predict -------------------------------------------------------------------------
