@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import inspect
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -11,6 +13,8 @@ import dagnet.nodes.activations
 import dagnet.nodes.arithmetic
 import dagnet.nodes.linear_algebra
 import dagnet.nodes.losses
+import dagnet.nodes.recurrent
+import dagnet.nodes.sequence
 import dagnet.nodes.shape
 from dagnet.node import Node
 from tests.conftest import ROOT
@@ -19,7 +23,10 @@ from tests.nodes.test_table import SHAPES
 
 DERIVATIONS = ROOT / "docs" / "matrix-derivations.md"
 MODULES = [dagnet.nodes.activations, dagnet.nodes.arithmetic, dagnet.nodes.linear_algebra,
-           dagnet.nodes.shape, dagnet.nodes.losses]
+           dagnet.nodes.shape, dagnet.nodes.losses, dagnet.nodes.sequence,
+           dagnet.nodes.recurrent]
+# Other tests the doc names by their full pytest id: `tests/models/test_rnn.py::name[id]`.
+PYTEST_ID = re.compile(r"`(tests/[\w/]+\.py::\w+(?:\[[^\]`]+\])?)`")
 TEST_IDS = {f"{case.id}-{label}" for case in CASES for label in ("small", "large")}
 
 
@@ -51,3 +58,18 @@ def test_every_test_the_doc_names_exists():
     named = re.findall(r"test_gradient_check\[([\w-]+)\]", DERIVATIONS.read_text("utf-8"))
     assert named
     assert sorted(set(named) - TEST_IDS) == []
+
+
+def test_every_pytest_id_the_doc_names_is_collected():
+    """Ids like tests/models/test_rnn.py::test_x[lstm] must name tests pytest collects."""
+    named = sorted(set(PYTEST_ID.findall(DERIVATIONS.read_text("utf-8"))))
+    assert named, "the doc names no test by its pytest id"
+    files = sorted({name.split("::")[0] for name in named})
+    for path in files:
+        assert (ROOT / path).is_file(), f"docs/matrix-derivations.md names {path}: no such file"
+    collected = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider",
+         *files], cwd=ROOT, capture_output=True, text=True, check=False).stdout.splitlines()
+    # A name without [id] names a test function: all of its parametrizations.
+    functions = {test.split("[")[0] for test in collected}
+    assert sorted(set(named) - set(collected) - functions) == []
