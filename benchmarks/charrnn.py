@@ -66,11 +66,11 @@ def set_threads(threads: int) -> None:
 
 def batches(count: int, start: int = 0):
     """``count`` consecutive (X, Y) batches, (T, B) symbols, and the vocabulary size."""
-    from dagnet.data.text import CharStreams, Vocabulary, read_text, split_text
+    from dagnet.data.text import CharStreams, Vocabulary, read_text
 
     text = read_text(DATA)
     vocabulary = Vocabulary.from_text(text)
-    streams = CharStreams(vocabulary.encode(split_text(text)[0]), BATCH_SIZE, SEQ_LENGTH)
+    streams, _ = CharStreams.split(vocabulary.encode(text), BATCH_SIZE, SEQ_LENGTH)
     return [streams.batch((start + k) % streams.batches) for k in range(count)], len(vocabulary)
 
 

@@ -1,17 +1,17 @@
 """``dagnet charrnn train`` and ``dagnet charrnn sample``: Karpathy's char-rnn on dagnet.
 
-``train`` reads a UTF-8 text (default: tiny Shakespeare), keeps its first 95% for
-training and the rest for validation, and trains a CharRNN on ``--batch-size``
-parallel streams read ``--seq-length`` characters at a time, the state of each
-stream carried from one batch to the next.  Defaults are char-rnn's: 2 LSTM layers
-of 128, RMSProp (lr 2e-3, decay 0.95), gradients clipped at 5, the learning rate
-multiplied by 0.97 after every epoch from epoch 10 on.  Every ``--eval-every``
-iterations and at the end it measures the validation loss, prints a sample and
-writes a checkpoint named as char-rnn names them (``lm_lstm_epoch0.95_2.0681.safetensors``);
-the best one and the latest one are kept.  Ctrl-C validates, saves and exits;
-``--resume CHECKPOINT`` continues a run exactly (weights, optimizer state, stream
-positions, carried states, dropout generator).  The run folder gets metrics.json
-and loss_curve.png.
+``train`` reads a UTF-8 text (default: tiny Shakespeare), cuts it into
+``--batch-size`` parallel streams read ``--seq-length`` characters at a time, the
+state of each stream carried from one batch to the next, and trains a CharRNN on
+the first 95% of the batches, validating on the rest (char-rnn's split).
+Defaults are char-rnn's: 2 LSTM layers of 128, RMSProp (lr 2e-3, decay 0.95),
+gradients clipped at 5, the learning rate multiplied by 0.97 after every epoch
+from epoch 10 on.  Every ``--eval-every`` iterations and at the end it measures
+the validation loss, prints a sample and writes a checkpoint named as char-rnn
+names them (``lm_lstm_epoch0.95_2.0681.safetensors``); the best one and the
+latest one are kept.  Ctrl-C validates, saves and exits; ``--resume CHECKPOINT``
+continues a run exactly (weights, optimizer state, stream positions, carried
+states, dropout generator).  The run folder gets metrics.json and loss_curve.png.
 
 ``sample`` writes text from a checkpoint to stdout.
 """
@@ -45,7 +45,6 @@ from dagnet.data.text import (
     describe_chars,
     locate_tiny_shakespeare,
     read_text,
-    split_text,
     text_digest,
 )
 from dagnet.errors import DagnetError, DataError, ModelFileError, NonFiniteError
@@ -107,8 +106,8 @@ def register(subparsers) -> None:
                        help="characters of the sample printed at every validation "
                             "(default 200; 0: none)")
     train.add_argument("--train-fraction", type=float, default=TRAIN_FRACTION,
-                       help="share of the text used for training, the rest validates "
-                            "(default 0.95)")
+                       help="share of the batches used for training, the rest (the end "
+                            "of every stream) validates (default 0.95, char-rnn's)")
     train.add_argument("--dtype", choices=["float32", "float64"], default="float32",
                        help="default float32")
     train.add_argument("--resume", type=Path, default=None, metavar="CHECKPOINT",
@@ -228,15 +227,6 @@ def _load_text(args: argparse.Namespace, data: Path | None) -> tuple[Path, str]:
     return path, read_text(path)
 
 
-def _validation_streams(symbols: np.ndarray, batch_size: int, seq_length: int) -> CharStreams:
-    streams = min(batch_size, (len(symbols) - 1) // seq_length)
-    if streams < 1:
-        raise DataError(f"the validation text has {len(symbols)} characters: too short for "
-                        f"one sequence of {seq_length} (needs {seq_length + 1}); use a longer "
-                        "text, a smaller --seq-length or a smaller --train-fraction")
-    return CharStreams(symbols, streams, seq_length, "validation text")
-
-
 def validation_loss(net: CharRNN, streams: CharStreams) -> float:
     """Mean loss per character (nats) over the validation streams, state carried."""
     state = net.initial_state(streams.batch_size)
@@ -269,10 +259,8 @@ def _new_run(args: argparse.Namespace):
     """Model, optimizer and training state of a fresh run."""
     path, text = _load_text(args, args.data)
     vocabulary = Vocabulary.from_text(text)
-    train_text, val_text = split_text(text, args.train_fraction)
-    train = CharStreams(vocabulary.encode(train_text), args.batch_size, args.seq_length,
-                        "training text")
-    val = _validation_streams(vocabulary.encode(val_text), args.batch_size, args.seq_length)
+    train, val = CharStreams.split(vocabulary.encode(text), args.batch_size, args.seq_length,
+                                   args.train_fraction)
     rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(2)[0])
     net = CharRNN(vocabulary, [args.hidden] * args.layers, args.cell, embedding=args.embedding,
                   dropout=args.dropout, rng=rng, dtype=np.dtype(args.dtype))
@@ -304,11 +292,8 @@ def _resumed_run(args: argparse.Namespace):
     if unknown:
         raise DataError(f"vocabulary mismatch: {path} has {len(unknown)} character(s) that "
                         f"{args.resume.name} was not trained with: {describe_chars(unknown)}")
-    train_text, val_text = split_text(text, run["train_fraction"])
-    train = CharStreams(net.vocabulary.encode(train_text), run["batch_size"],
-                        run["seq_length"], "training text")
-    val = _validation_streams(net.vocabulary.encode(val_text), run["batch_size"],
-                              run["seq_length"])
+    train, val = CharStreams.split(net.vocabulary.encode(text), run["batch_size"],
+                                   run["seq_length"], run["train_fraction"])
     try:
         optimizer = optimizer_from_file(metadata["optimizer"], extra, net.parameter_nodes)
         state = [np.array(extra[f"state/{k}"]) for k in range(len(net.state_names))]

@@ -5,12 +5,13 @@
 * ``Vocabulary``: the sorted set of characters of a text, symbol ``k`` = its k-th
   character; saved with the model (``Vocabulary.chars``), so a model encodes and
   decodes text the same way wherever it runs;
-* ``split_text``: the first 95% for training, the last 5% for validation;
-* ``CharStreams``: a text cut into ``batch_size`` parallel streams read
-  ``seq_length`` characters at a time.  Batch k holds characters
-  [k·T, (k+1)·T) of every stream, so the hidden state each stream ends a batch
-  with is the right one to start its next batch with (truncated backpropagation:
-  the state is carried as a value; the gradient stops at the batch boundary).
+* ``CharStreams.split``: char-rnn's 95/5 split.  The text is cut into
+  ``batch_size`` parallel streams read ``seq_length`` characters at a time: batch k
+  holds characters [k·T, (k+1)·T) of every stream, so the hidden state each stream
+  ends a batch with is the right one to start its next batch with (truncated
+  backpropagation: the state is carried as a value; the gradient stops at the
+  batch boundary).  The first 95% of the batches train, the last 5% validate: the
+  validation text is the end of every stream, spread over the whole text.
 * ``locate_tiny_shakespeare``: char-rnn's corpus, from the shared data folder, the
   cache or a checksummed download.
 
@@ -123,43 +124,52 @@ def describe_chars(chars) -> str:
     return shown + (f" and {len(chars) - 20} more" if len(chars) > 20 else "")
 
 
-def split_text(text: str, train_fraction: float = TRAIN_FRACTION) -> tuple[str, str]:
-    """(training text, validation text): the first ``train_fraction`` and the rest."""
-    if not 0 < train_fraction <= 1:
-        raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
-    cut = int(round(len(text) * train_fraction))
-    return text[:cut], text[cut:]
-
-
 class CharStreams:
-    """``symbols`` cut into ``batch_size`` streams of equal length, read ``seq_length``
-    symbols at a time.
+    """A text cut into ``batch_size`` streams of equal length, read ``seq_length`` symbols
+    at a time: ``streams`` is (batches·T + 1, B), time first, column b = stream b.
 
-    Stream b is symbols[b·L : (b+1)·L + 1] with L = (len - 1) // batch_size (the +1
-    gives the last target).  ``batches`` = L // seq_length batches make an epoch;
-    ``position`` is the next batch's number, saved in checkpoints to resume.
+    Batch k is X = streams[k·T : (k+1)·T], Y = the same rows shifted by one: stream b
+    continues in batch k + 1 where it stopped in batch k.  ``position`` is the next
+    batch's number, saved in checkpoints to resume.
     """
 
-    def __init__(self, symbols: np.ndarray, batch_size: int, seq_length: int,
-                 what: str = "text"):
+    def __init__(self, streams: np.ndarray, seq_length: int):
+        streams = np.asarray(streams)
+        if seq_length < 1 or streams.ndim != 2 or (len(streams) - 1) % seq_length:
+            raise ValueError(f"streams must be (batches·{seq_length} + 1, B), got shape "
+                             f"{streams.shape}")
+        self.streams = streams
+        self.batch_size, self.seq_length = streams.shape[1], int(seq_length)
+        self.batches = (len(streams) - 1) // seq_length
+        self.position = 0
+
+    @classmethod
+    def split(cls, symbols: np.ndarray, batch_size: int, seq_length: int,
+              train_fraction: float = TRAIN_FRACTION) -> tuple[CharStreams, CharStreams]:
+        """char-rnn's split: ``symbols`` cut into ``batch_size`` streams and those into
+        batches of ``seq_length``; the first ``train_fraction`` of the batches (at least
+        one) train, the rest (at least one) validate.  So the validation text is the end
+        of every stream, spread over the whole text like the training text."""
         symbols = np.asarray(symbols)
         if batch_size < 1 or seq_length < 1:
             raise ValueError(f"batch_size and seq_length must be positive, got {batch_size} "
                              f"and {seq_length}")
-        length = (len(symbols) - 1) // batch_size
-        if length < seq_length:
-            raise DataError(f"the {what} has {len(symbols)} characters: too short for one "
-                            f"batch of {batch_size} streams × {seq_length} characters (needs "
-                            f"at least {batch_size * seq_length + 1}); use a smaller "
-                            "--batch-size or --seq-length")
-        self.batch_size, self.seq_length = int(batch_size), int(seq_length)
-        self.batches = length // seq_length
-        used = self.batches * seq_length
-        starts = np.arange(batch_size) * length
-        # (B, used + 1) then time first: X[t, b], Y[t, b] = stream b at t, t + 1
-        rows = starts[:, None] + np.arange(used + 1)
-        self.streams = np.ascontiguousarray(symbols[rows].T)
-        self.position = 0
+        if not 0 < train_fraction < 1:
+            raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
+        batches = ((len(symbols) - 1) // batch_size) // seq_length
+        if batches < 2:
+            raise DataError(f"the text has {len(symbols)} characters: too short for two "
+                            f"batches (one to train, one to validate) of {batch_size} streams "
+                            f"× {seq_length} characters (needs at least "
+                            f"{2 * batch_size * seq_length + 1}); use a smaller --batch-size "
+                            "or --seq-length")
+        length = batches * seq_length
+        stream_length = (len(symbols) - 1) // batch_size
+        rows = (np.arange(batch_size) * stream_length)[None, :] + np.arange(length + 1)[:, None]
+        streams = symbols[rows]  # (length + 1, B), time first
+        n_train = min(max(1, int(batches * train_fraction)), batches - 1)
+        cut = n_train * seq_length
+        return cls(streams[:cut + 1], seq_length), cls(streams[cut:], seq_length)
 
     @property
     def characters_per_batch(self) -> int:

@@ -180,10 +180,8 @@ def test_a_diverging_run_stops_with_one_line(corpus, tmp_path, capsys):
 @pytest.mark.parametrize("content, message", [
     (b"", "the file is empty"),
     (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a binary file"),
-    (b"To be\n" * 5, r"training text has 28 characters: too short for one batch of 8 "
-                    r"streams × 10 characters"),
-    (b"To be or not to be\n" * 5, r"validation text has 5 characters: too short for one "
-                                 r"sequence of 10"),
+    (b"To be or not to be\n" * 8, r"has 152 characters: too short for two batches \(one to "
+                                 r"train, one to validate\) of 8 streams × 10 characters"),
     (b"caf\xe9\n" * 500, "not UTF-8 text"),
 ])
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, content, message):

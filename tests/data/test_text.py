@@ -17,7 +17,6 @@ from dagnet.data.text import (
     Vocabulary,
     locate_tiny_shakespeare,
     read_text,
-    split_text,
 )
 from dagnet.errors import DataError
 from tests.conftest import SHARED_DATA, require_data
@@ -68,37 +67,48 @@ def test_vocabulary_names_unknown_characters():
         Vocabulary("aab")
 
 
-def test_split_keeps_the_first_95_percent_for_training():
-    train, val = split_text("x" * 1000)
-    assert (len(train), len(val)) == (950, 50)
-    train, val = split_text("abcdefghijklmnopqrstuvwxyz" * 4)
-    assert train + val == "abcdefghijklmnopqrstuvwxyz" * 4
-
-
 def test_streams_carry_on_from_one_batch_to_the_next():
     symbols = np.arange(1003)
-    streams = CharStreams(symbols, batch_size=4, seq_length=10)
-    L = 1002 // 4
-    assert streams.batches == L // 10
+    train, val = CharStreams.split(symbols, batch_size=4, seq_length=10)
+    L = 1002 // 4                                  # each stream's length
+    assert train.batches + val.batches == L // 10
     previous_last = None
-    for k in range(streams.batches):
-        X, Y = streams.batch(k)
+    for k in range(train.batches):
+        X, Y = train.batch(k)
         assert X.shape == Y.shape == (10, 4)
         np.testing.assert_array_equal(Y[:-1], X[1:])          # Y is X shifted by one
+        np.testing.assert_array_equal(Y[-1], X[-1] + 1)
         np.testing.assert_array_equal(X[:, 2], 2 * L + k * 10 + np.arange(10))
         if previous_last is not None:                         # stream b continues
             np.testing.assert_array_equal(X[0], previous_last + 1)
         previous_last = X[-1]
     # next_batch walks the epoch and wraps, saying when an epoch starts
-    firsts = [streams.next_batch()[2] for _ in range(2 * streams.batches)]
-    assert firsts == ([True] + [False] * (streams.batches - 1)) * 2
-    assert streams.position == 0
+    firsts = [train.next_batch()[2] for _ in range(2 * train.batches)]
+    assert firsts == ([True] + [False] * (train.batches - 1)) * 2
+    assert train.position == 0
+    # validation: the end of every stream, right after its training part
+    X, _ = val.batch(0)
+    np.testing.assert_array_equal(X[0], previous_last + 1)
 
 
-def test_streams_refuse_a_text_shorter_than_one_batch():
-    with pytest.raises(DataError, match=r"100 characters: too short for one batch of 10 "
-                                        r"streams × 50 characters \(needs at least 501\)"):
-        CharStreams(np.zeros(100, dtype=int), 10, 50)
+def test_the_split_is_char_rnns_95_5_over_batches():
+    symbols = np.arange(100 * 50 * 20 + 1)
+    train, val = CharStreams.split(symbols, 50, 20)
+    assert (train.batches, val.batches) == (95, 5)
+    assert train.characters_per_batch == val.characters_per_batch == 1000
+    seen = np.concatenate([np.ravel(X) for X, _ in train] + [np.ravel(X) for X, _ in val])
+    np.testing.assert_array_equal(np.sort(seen), np.arange(100 * 50 * 20))
+    # at least one batch each, whatever the fraction
+    train, val = CharStreams.split(np.arange(2 * 4 * 5 + 1), 4, 5, train_fraction=0.99)
+    assert (train.batches, val.batches) == (1, 1)
+
+
+def test_streams_refuse_a_text_shorter_than_two_batches():
+    with pytest.raises(DataError, match=r"100 characters: too short for two batches \(one to "
+                                        r"train, one to validate\) of 10 streams × 5 "
+                                        r"characters \(needs at least 101\)"):
+        CharStreams.split(np.zeros(100, dtype=int), 10, 5)
+    CharStreams.split(np.zeros(101, dtype=int), 10, 5)
 
 
 def test_tiny_shakespeare_is_the_known_file():

@@ -116,7 +116,7 @@ def test_float32_end_to_end(rng):
 def test_it_learns_a_repeating_text():
     text = "hello world, " * 41
     net = CharRNN(sorted(set(text)), [32], rng=np.random.default_rng(0))
-    streams = CharStreams(net.vocabulary.encode(text), 4, 13)
+    streams, _ = CharStreams.split(net.vocabulary.encode(text), 4, 13)
     optimizer = RMSProp(net.parameter_nodes, 1e-2, rho=0.95, clip_value=5)
     losses = []
     for _ in range(60):
