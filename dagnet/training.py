@@ -24,7 +24,8 @@ def minibatches(n: int, batch_size: int, rng: np.random.Generator | None):
 def train(graph: Graph, optimizer: OptimizationAlgorithm, X: np.ndarray, Y: np.ndarray, *,
           epochs: int, batch_size: int, rng: np.random.Generator | None = None,
           on_epoch: Callable[[int], dict] | None = None, progress: bool | None = None,
-          description: str = "training", progress_unit: str = "example") -> list[dict]:
+          description: str = "training", progress_unit: str = "example",
+          example_unit: str = "ex") -> list[dict]:
     """Train ``graph`` on rows of ``X``/``Y`` for ``epochs`` passes; return the history.
 
     Each history entry has ``epoch``, ``cost`` (mean per example over the epoch)
@@ -34,6 +35,7 @@ def train(graph: Graph, optimizer: OptimizationAlgorithm, X: np.ndarray, Y: np.n
     ``progress=None`` shows a bar only on a terminal: one per epoch counting
     examples, or with ``progress_unit="epoch"`` one for the whole run counting
     epochs (for many tiny epochs, like XOR's single full-batch step).
+    ``example_unit`` names an example on the bar ("img" shows images/second).
     """
     if progress_unit not in ("example", "epoch"):
         raise ValueError(f"progress_unit must be 'example' or 'epoch', got {progress_unit!r}")
@@ -49,7 +51,7 @@ def train(graph: Graph, optimizer: OptimizationAlgorithm, X: np.ndarray, Y: np.n
     for epoch in range(1, epochs + 1):
         total = 0.0
         started = time.perf_counter()
-        bar = (tqdm(total=n, desc=f"{description} {epoch}/{epochs}", unit="ex",
+        bar = (tqdm(total=n, desc=f"{description} {epoch}/{epochs}", unit=example_unit,
                     disable=disable, leave=False) if per_epoch else None)
         for step, rows in enumerate(minibatches(n, batch_size, rng), start=1):
             graph.propagate([X[rows]])

@@ -71,3 +71,10 @@ def test_one_bar_per_run_trains_like_one_bar_per_epoch(capsys):
     with pytest.raises(ValueError, match="progress_unit"):
         train(graph, GradientDescent(graph.parameter_nodes, 0.5), X, Y, epochs=1,
               batch_size=12, progress_unit="step")
+
+
+def test_progress_bar_names_the_examples(rng, capsys):
+    graph = fully_connected([3, 1], 2, rng=rng)
+    train(graph, GradientDescent(graph.parameter_nodes, 0.1), np.ones((10, 2)),
+          np.ones((10, 1)), epochs=1, batch_size=5, progress=True, example_unit="img")
+    assert "img/s" in capsys.readouterr().err

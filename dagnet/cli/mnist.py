@@ -127,7 +127,8 @@ def run_mnist(args: argparse.Namespace) -> int:
         return {"train_accuracy": train_accuracy, "test_accuracy": test_accuracy}
 
     history = train(graph, optimizer, X, Y, epochs=args.epochs, batch_size=args.batch_size,
-                    rng=rng, on_epoch=evaluate, progress=progress, description="epoch")
+                    rng=rng, on_epoch=evaluate, progress=progress, description="epoch",
+                    example_unit="img")
     training_seconds = sum(h["seconds"] for h in history)
 
     probabilities, features = forward_with_features(graph, X_test)
