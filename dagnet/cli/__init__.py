@@ -9,7 +9,8 @@ import traceback
 from dagnet.errors import DagnetError
 
 # Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
-COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber", "charrnn"]
+COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber", "charrnn",
+                              "reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:
