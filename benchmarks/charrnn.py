@@ -21,8 +21,8 @@ The configurations are alternated round by round (a noisy neighbour slows them
 all alike); each round times ``--iterations`` iterations after one untimed one.
 Reported: the median characters/second over the rounds and its ratio to each
 PyTorch version.  Peak memory: each configuration runs alone in a subprocess, and
-its peak resident set (ru_maxrss) is reported with the growth over the resident
-set before training (after imports and data).
+its peak resident set (VmHWM) is reported with the growth over the resident set
+before training (after imports and data).
 
 Threads: OpenBLAS/MKL/OpenMP variables are set before NumPy is imported, and
 torch.set_num_threads likewise (default 2, the machine's cores).
@@ -163,25 +163,25 @@ def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: 
 
 def peak_memory(args: argparse.Namespace) -> int:
     """Run one configuration alone and print its memory figures as JSON."""
-    import resource
-
     data, V = batches(args.iterations + 1)
     step = make_trainer(args.memory_of, args.hidden, V, args.threads)
-    before = _rss_kib()
+    before = _status_kib("VmRSS")
     for X, Y in data:
         step(X, Y)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kib("VmHWM")
     print(json.dumps({"rss_before_mib": before / 1024, "peak_rss_mib": peak / 1024,
                       "growth_mib": (peak - before) / 1024}))
     return 0
 
 
-def _rss_kib() -> int:
+def _status_kib(key: str) -> int:
+    """VmRSS (resident now) or VmHWM (peak resident) of this process, in KiB.  Not
+    ru_maxrss: Linux carries that over exec from the parent (the benchmark itself)."""
     with open("/proc/self/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(key + ":"):
                 return int(line.split()[1])
-    return 0
+    raise RuntimeError(f"no {key} in /proc/self/status")
 
 
 def main(argv=None) -> int:
@@ -223,8 +223,8 @@ def main(argv=None) -> int:
         print(f"{c:<16} {1e3 * np.median(times[c]):>8.1f} {rates[c]:>9.0f} "
               f"{losses[c]:>9.3f}  " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
     if not args.no_memory:
-        print("peak memory, each configuration alone (ru_maxrss; growth over the RSS "
-              "before training):")
+        print("peak memory, each configuration alone in a process (VmHWM; growth over the "
+              "RSS before training):")
         for c in configs:
             out = subprocess.run([sys.executable, __file__, "--memory-of", c, "--threads",
                                   str(args.threads), "--iterations", "20", "--hidden",
