@@ -274,7 +274,7 @@ def _new_run(args: argparse.Namespace):
            "seq_length": args.seq_length, "base_lr": optimizer.learning_rate,
            "lr_decay": args.lr_decay, "lr_decay_after": args.lr_decay_after,
            "iteration": 0, "train_seconds": 0.0, "history": [], "train_curve": [],
-           "best": None, "first_loss": None}
+           "best": None, "first_loss": None, "position": 0}
     dropout_rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(2)[1])
     return net, optimizer, train, val, run, net.initial_state(args.batch_size), dropout_rng
 
@@ -307,14 +307,16 @@ def _resumed_run(args: argparse.Namespace):
             "continues on it from its first batch")
         run["data"] = {"path": str(path), "sha256": text_digest(text),
                        "characters": len(text)}
-        run["iteration"] -= run["iteration"] % train.batches
+        run["position"] = 0
+    train.position = run["position"] % train.batches
+    if train.position == 0:
         state = net.initial_state(train.batch_size)
-    train.position = run["iteration"] % train.batches
     return net, optimizer, train, val, run, state, dropout_rng
 
 
 def _save_checkpoint(path: Path, net: CharRNN, optimizer, run: dict, state, dropout_rng,
-                     args: argparse.Namespace) -> Path:
+                     train: CharStreams) -> Path:
+    run["position"] = train.position
     optimizer_metadata, tensors = optimizer_to_file(optimizer)
     tensors.update({f"state/{k}": s for k, s in enumerate(state)})
     return net.save(path, metadata={"command": "charrnn train", "run": run,
@@ -363,7 +365,7 @@ def run_train(args: argparse.Namespace) -> int:
         if previous_best is None or loss < previous_best["val_loss"]:
             run["best"] = {k: entry[k] for k in ("iteration", "epoch", "val_loss",
                                                  "val_bits_per_char", "checkpoint")}
-        _save_checkpoint(folder / name, net, optimizer, run, state, dropout_rng, args)
+        _save_checkpoint(folder / name, net, optimizer, run, state, dropout_rng, train)
         keep = {name, run["best"]["checkpoint"]}
         for old in (last["path"], previous_best and previous_best["checkpoint"]):
             if old and old not in keep and (folder / old).exists():

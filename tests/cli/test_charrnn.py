@@ -211,6 +211,24 @@ def test_resume_refuses_a_text_with_other_characters(corpus, tmp_path, capsys):
     assert checkpoint.read_bytes() == before and checkpoints(out) == [checkpoint.name]
 
 
+def test_resume_on_another_text_of_the_same_characters_warns_and_starts_its_streams_over(
+        corpus, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert train(corpus, out, "--max-iterations", 7, "--eval-every", 7) == 0
+    checkpoint = out / metrics_of(out)["last_checkpoint"]
+    lines = corpus.read_text().splitlines(keepends=True)
+    other = tmp_path / "shuffled.txt"
+    other.write_text("".join(lines[::-1]), encoding="utf-8")
+    capsys.readouterr()
+    assert main(["charrnn", "train", "--resume", str(checkpoint), "--data", str(other),
+                 "--max-iterations", "9", "--no-progress", "--sample-length", "0"]) == 0
+    assert "is not the text" in capsys.readouterr().err
+    m = metrics_of(out)
+    assert m["iterations"] == 9 and m["data"]["path"] == str(other)
+    _, metadata, _ = CharRNN.load(out / m["last_checkpoint"])
+    assert metadata["run"]["position"] == 2  # two batches into the new text
+
+
 def test_peak_memory_does_not_grow_with_the_run(corpus, tmp_path):
     # VmHWM, the process's own peak: ru_maxrss would carry over pytest's through exec.
     script = ("import sys\nfrom dagnet.cli import main\ncode = main(sys.argv[1:])\n"
