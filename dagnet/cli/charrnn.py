@@ -263,7 +263,8 @@ def _new_run(args: argparse.Namespace):
                                    args.train_fraction)
     rng = np.random.default_rng(np.random.SeedSequence(args.seed).spawn(2)[0])
     net = CharRNN(vocabulary, [args.hidden] * args.layers, args.cell, embedding=args.embedding,
-                  dropout=args.dropout, rng=rng, dtype=np.dtype(args.dtype))
+                  dropout=args.dropout, rng=rng, dtype=np.dtype(args.dtype),
+                  debug=bool(getattr(args, "debug", False)))
     total = math.ceil(args.epochs * train.batches)
     if args.max_iterations is not None:
         total = min(total, args.max_iterations)
@@ -282,6 +283,7 @@ def _new_run(args: argparse.Namespace):
 def _resumed_run(args: argparse.Namespace):
     """Model, optimizer and training state from ``args.resume``, checked against the data."""
     net, metadata, extra = CharRNN.load(args.resume)
+    net.debug = bool(getattr(args, "debug", False))
     run = metadata.get("run")
     if run is None or "optimizer" not in metadata:
         raise ModelFileError(f"{args.resume}: a model without training state: it can be "

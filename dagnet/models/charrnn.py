@@ -55,12 +55,14 @@ class CharRNN:
     one-hot input (a row gather) or the width D of a learned embedding;
     ``dropout`` the probability of zeroing a unit of each layer's output while
     training (inverted dropout: kept units are scaled by 1/(1 - p), so nothing
-    changes at evaluation).
+    changes at evaluation).  With ``debug=True`` every graph checks its values and
+    gradients for NaN and infinities and names the first node that produces one.
     """
 
     def __init__(self, vocabulary: Vocabulary | str, hidden: int | Sequence[int] = (128, 128),
                  cell: str = "lstm", *, embedding: int | None = None, dropout: float = 0.0,
-                 rng: np.random.Generator | None = None, dtype=np.float32):
+                 rng: np.random.Generator | None = None, dtype=np.float32,
+                 debug: bool = False):
         self.vocabulary = (vocabulary if isinstance(vocabulary, Vocabulary)
                            else Vocabulary(vocabulary))
         hidden = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
@@ -77,6 +79,7 @@ class CharRNN:
         self.cell, self.hidden, self.dropout = cell, hidden, float(dropout)
         self.embedding = None if embedding is None else int(embedding)
         self.dtype = np.dtype(dtype)
+        self.debug = debug
         V = len(self.vocabulary)
         self.parameter_nodes: list[ParameterNode] = []
         self.E = None
@@ -149,7 +152,7 @@ class CharRNN:
         Y = InputNode(name="Y")
         cost = SoftmaxCrossEntropyNode([Y, logits], name="cost")
         return Graph(None, [X] + state_inputs + masks, [logits] + finals, [Y], cost,
-                     self.parameter_nodes)
+                     self.parameter_nodes, debug=self.debug)
 
     # -- running ---------------------------------------------------------------------
 

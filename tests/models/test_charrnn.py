@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dagnet.data.text import CharStreams
-from dagnet.errors import ModelFileError
+from dagnet.errors import ModelFileError, NonFiniteError
 from dagnet.gradcheck import check_gradients
 from dagnet.models.charrnn import CharRNN
 from dagnet.models.rnn import RecurrentNetwork
@@ -126,6 +126,13 @@ def test_it_learns_a_repeating_text():
         cost, state = net.train_step(X, Y, optimizer, state)
         losses.append(cost / X.size)
     assert losses[0] > 2.0 and np.mean(losses[-10:]) < 0.2
+
+
+def test_debug_names_the_node_that_turns_non_finite(rng):
+    net = CharRNN(CHARS, [4], debug=True, rng=np.random.default_rng(0))
+    net.W_out.w[0, 0] = np.inf
+    with pytest.raises(NonFiniteError, match="'output/W'.*NaN or infinite"):
+        net.evaluate(symbols(rng, 3, 2), symbols(rng, 3, 2), net.initial_state(2))
 
 
 def test_save_and_load_give_the_same_model(tmp_path, rng):
