@@ -81,6 +81,19 @@ def test_train_writes_checkpoints_metrics_and_the_loss_curve(corpus, tmp_path, c
     assert err.count("\n---\n") == 6  # a sample at each validation
 
 
+@pytest.mark.parametrize("cell", ["gru", "rnn"])
+def test_other_cells_train_and_sample(corpus, tmp_path, capsys, cell):
+    out = tmp_path / cell
+    assert train(corpus, out, "--cell", cell, "--layers", 3, "--embedding", 5,
+                 "--max-iterations", 30, "--eval-every", 30) == 0
+    m = metrics_of(out)
+    assert m["model"]["cell"] == cell and m["model"]["hidden"] == [16, 16, 16]
+    assert m["best_checkpoint"].startswith(f"lm_{cell}_epoch")
+    capsys.readouterr()
+    assert main(["charrnn", "sample", str(out / m["best_checkpoint"]), "--length", "50"]) == 0
+    assert len(capsys.readouterr().out) in (50, 51)  # 50 characters, a newline if none ends them
+
+
 def test_char_rnn_defaults():
     args = build_parser().parse_args(["charrnn", "train"])
     assert (args.layers, args.hidden, args.seq_length, args.batch_size) == (2, 128, 50, 50)
