@@ -297,6 +297,9 @@ def machine() -> dict:
             env[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             env[package] = "not installed"
+    # Thread counts change timings (an oversubscribed BLAS can be many times slower).
+    for variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        env[variable] = os.environ.get(variable, "not set")
     env["platform"] = platform.platform()
     env["cpu"] = _cpu_model() or env.get("processor", "")
     env["cpu_count"] = os.cpu_count()

@@ -132,6 +132,7 @@ def test_the_page_has_the_headline_table_with_numbers_from_the_runs(tiny_run):
     mnist = json.loads((out / "mnist-10" / "metrics.json").read_text())
     row = by_quantity["MNIST, [10], 1 epoch: test accuracy"]
     assert row[1] == "91.5%" and row[2] == f"{100 * mnist['test_accuracy']:.2f}%"
+    assert row[4] == "dagnet mnist --layers 10 --float32 --epochs 1 --batch-size 128 --lr 2"
     charrnn = json.loads((out / "charrnn" / "metrics.json").read_text())
     row = next(r for q, r in by_quantity.items() if "validation loss" in q)
     assert row[0].startswith("char-rnn, 2 × 16 LSTM")
