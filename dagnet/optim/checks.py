@@ -12,8 +12,10 @@ def check_hyperparameter(name: str, value: float, low: float = 0.0, high: float 
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if not math.isfinite(value) or too_low or too_high:
-        left, right = "(" if low_open else "[", ")" if high_open else "]"
-        raise ValueError(f"{name} must be in {left}{low}, {high}{right}, got {value}")
+        left = "(" if low_open else "["
+        right = ")" if high_open or math.isinf(high) else "]"
+        upper = "inf" if math.isinf(high) else f"{high}"
+        raise ValueError(f"{name} must be in {left}{low}, {upper}{right}, got {value}")
     return value
 
 

@@ -87,7 +87,7 @@ def test_schedules_from_the_command_line():
     (["--optimizer", "gd", "--beta1", "0.9"], "--beta1 does not apply to --optimizer gd"),
     (["--optimizer", "adam", "--momentum", "0.9"], "--momentum does not apply"),
     (["--optimizer", "adam", "--beta1", "1.5"], r"beta1 must be in \[0.0, 1.0\)"),
-    (["--lr", "-1"], r"learning_rate must be in \(0.0, inf\]"),
+    (["--lr", "-1"], r"learning_rate must be in \(0.0, inf\)"),
     (["--weight-decay", "1.5"], "weight_decay must be in"),
     (["--clip-norm", "0"], "clip_norm must be in"),
     (["--lr-schedule", "cosine"], "cosine needs --lr-total-steps"),

@@ -193,7 +193,7 @@ def test_bad_lr_from_the_shell_is_one_line_without_traceback(tmp_path):
     command = [sys.executable, "-m", "dagnet", "xor", "--lr", "-1", "--out", str(tmp_path)]
     result = subprocess.run(command, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip() == ("dagnet xor: error: learning_rate must be in (0.0, inf], "
+    assert result.stderr.strip() == ("dagnet xor: error: learning_rate must be in (0.0, inf), "
                                      "got -1.0")
     assert "Traceback" not in result.stderr
     debug = subprocess.run(command + ["--debug"], capture_output=True, text=True, timeout=120)

@@ -247,7 +247,7 @@ def test_state_is_created_lazily_per_parameter(name):
 @pytest.mark.parametrize("cls, arguments, message", [
     (Momentum, dict(momentum=1.0), r"momentum must be in \[0.0, 1.0\), got 1.0"),
     (Nesterov, dict(momentum=-0.1), "momentum must be in"),
-    (Adagrad, dict(eps=0), r"eps must be in \(0.0, inf\]"),
+    (Adagrad, dict(eps=0), r"eps must be in \(0.0, inf\)"),
     (Adagrad, dict(initial_accumulator=-1), "initial_accumulator must be in"),
     (RMSProp, dict(rho=1.5), "rho must be in"),
     (Adadelta, dict(rho=float("nan")), "rho must be in"),
