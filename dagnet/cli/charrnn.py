@@ -389,8 +389,14 @@ def run_train(args: argparse.Namespace) -> int:
     loop_started = time.perf_counter()
     session_seconds, session_iterations = 0.0, 0
     window: list[float] = []
-    bar = tqdm(total=total, initial=min(run["iteration"], total), desc="charrnn", unit="it",
-               disable=(not progress) if progress is not None else None, dynamic_ncols=True)
+    # With a time budget the bar counts seconds of it, else iterations of the epochs asked.
+    disable = (not progress) if progress is not None else None
+    if budget is not None:
+        bar = tqdm(total=round(budget), desc="charrnn", unit="s", disable=disable,
+                   dynamic_ncols=True, bar_format="{l_bar}{bar}| {n:.0f}/{total}s{postfix}")
+    else:
+        bar = tqdm(total=total, initial=min(run["iteration"], total), desc="charrnn",
+                   unit="it", disable=disable, dynamic_ncols=True)
     try:
         with Interrupt() as interrupt:
             while run["iteration"] < total:
@@ -431,7 +437,10 @@ def run_train(args: argparse.Namespace) -> int:
                     bar.set_postfix(loss=f"{run['train_curve'][-1][1]:.3f}",
                                     chars_s=f"{session_iterations * chars / session_seconds:.0f}",
                                     refresh=False)
-                bar.update(1)
+                if budget is None:
+                    bar.update(1)
+                else:
+                    bar.update(min(time.perf_counter() - loop_started, budget) - bar.n)
                 if run["iteration"] % args.eval_every == 0:
                     report(validate())
             else:
