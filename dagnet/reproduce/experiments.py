@@ -284,9 +284,12 @@ def _charrnn_train(c: Context) -> list[str]:
     # char-rnn's default model (2 × 128, seq 50, batch 50, RMSProp 2e-3, decay from epoch
     # 10).  A 20-minute run of it (seed 123) validated at 1.3987 at epoch 12.3, 1.3796 at
     # 17.0, best 1.3763 at 25.1: 20 epochs reach the 1.40 target with margin.  Budgets in
-    # iterations, not minutes, so that a run is the same on any machine.
+    # iterations, not minutes, so that a run is the same on any machine; the quick one
+    # also stops after 5 minutes, whatever comes first (an oversubscribed BLAS, two
+    # threads on a busy machine, measured 20 times slower).
     options = c.pick(full=["--epochs", "20", "--eval-every", "200"],
-                     quick=["--max-iterations", "1500", "--eval-every", "250"],
+                     quick=["--max-iterations", "1500", "--time-budget", "5",
+                            "--eval-every", "250"],
                      tiny=["--hidden", "16", "--batch-size", "4", "--seq-length", "16",
                            "--max-iterations", "6", "--eval-every", "3",
                            "--sample-length", "0"])

@@ -259,3 +259,23 @@ def test_docs_blocks_and_figures_come_from_the_run(tiny_run, tmp_path):
     sample = results["experiments"]["charrnn"]["sample"]
     assert sample == (out / "charrnn" / "sample.txt").read_text(encoding="utf-8")[:1200]
     assert "*Not measured yet" in render_block("nothing-yet", results)
+
+
+def test_the_budgets_shrink_what_takes_minutes_and_the_page_says_which_ran():
+    from dagnet.reproduce.experiments import BY_NAME, Context
+    from dagnet.reproduce.report import budget_note
+
+    full, quick = Context("full"), Context("quick")
+    assert "--epochs" in BY_NAME["charrnn"].argv(full)
+    argv = BY_NAME["charrnn"].argv(quick)
+    assert argv[argv.index("--max-iterations") + 1] == "1500" and "--time-budget" in argv
+    assert BY_NAME["xor-tanh"].argv(quick) == BY_NAME["xor-tanh"].argv(full)
+    assert BY_NAME["mnist-10"].argv(quick) == BY_NAME["mnist-10"].argv(full)
+
+    def run(*budgets):
+        return {"budget": budgets[0], "experiments": {
+            f"e{k}": {"status": "ok", "budget": b} for k, b in enumerate(budgets)}}
+
+    assert budget_note(run("full", "full")) == ""
+    assert budget_note(run("quick", "quick")).startswith("This is the quick version")
+    assert "different budgets (full, quick)" in budget_note(run("quick", "full"))
