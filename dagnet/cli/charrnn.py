@@ -69,8 +69,7 @@ def register(subparsers) -> None:
         description=__doc__.split("\n\n")[1].replace("\n", " "))
     train.add_argument("--data", type=Path, default=None,
                        help="UTF-8 text file (default: tiny Shakespeare, from "
-                            "$DAGNET_DATA_DIR/tinyshakespeare, ../shared/data, the cache or a "
-                            "download)")
+                            "$DAGNET_DATA_DIR/tinyshakespeare, the cache or a download)")
     train.add_argument("--cell", choices=list(CELL_TYPES), default="lstm",
                        help="recurrent cell (default lstm)")
     train.add_argument("--layers", type=positive_int, default=2,

@@ -72,11 +72,12 @@ def _in_folder(folder: Path, name: str) -> Path | None:
 def search_folders(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
     """The folders searched, in order, each with how it was chosen."""
     folders = []
+    # A folder may hold the files, or be a data root with them in mnist/ (like the cache).
     if data_dir is not None:
-        folders.append(("--data-dir", Path(data_dir)))
+        folders += [("--data-dir", Path(data_dir)), ("--data-dir", Path(data_dir) / "mnist")]
     env = os.environ.get(ENV_VARIABLE)
     if env:
-        folders.append((f"${ENV_VARIABLE}", Path(env)))
+        folders += [(f"${ENV_VARIABLE}", Path(env) / "mnist"), (f"${ENV_VARIABLE}", Path(env))]
     folders.append(("cache", cache_dir("mnist")))
     return folders
 

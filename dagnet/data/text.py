@@ -12,8 +12,8 @@
   backpropagation: the state is carried as a value; the gradient stops at the
   batch boundary).  The first 95% of the batches train, the last 5% validate: the
   validation text is the end of every stream, spread over the whole text.
-* ``locate_tiny_shakespeare``: char-rnn's corpus, from the shared data folder, the
-  cache or a checksummed download.
+* ``locate_tiny_shakespeare``: char-rnn's corpus, from $DAGNET_DATA_DIR/tinyshakespeare,
+  the cache or a checksummed download.
 
 Arrays are time first: a batch is ``X, Y`` of shape (T, B), symbol indices, with
 Y[t, b] the character that follows X[t, b].
@@ -196,19 +196,13 @@ class CharStreams:
         return (self.batch(k) for k in range(self.batches))
 
 
-def _shared_folder() -> Path:
-    """../shared/data/tinyshakespeare beside the project (a checkout's shared data)."""
-    return Path(__file__).resolve().parents[3] / "shared" / "data" / "tinyshakespeare"
-
-
 def locate_tiny_shakespeare(*, download: bool = True, progress: bool | None = None) -> Path:
-    """Tiny Shakespeare's input.txt: from $DAGNET_DATA_DIR/tinyshakespeare, the shared data
-    folder beside the project (../shared/data), the cache, or a checksummed download."""
+    """Tiny Shakespeare's input.txt: from $DAGNET_DATA_DIR/tinyshakespeare, the cache, or a
+    checksummed download into the cache."""
     folders = []
     env = os.environ.get(ENV_VARIABLE)
     if env:
         folders.append(Path(env) / "tinyshakespeare")
-    folders.append(_shared_folder())
     cache = cache_dir("tinyshakespeare")
     folders.append(cache)
     for folder in folders:

@@ -61,6 +61,13 @@ def test_search_order_data_dir_then_variable_then_cache(no_places, monkeypatch, 
     assert load_mnist(download=False)[0][0, 0, 0] == 2
     monkeypatch.delenv(ENV_VARIABLE)
     assert load_mnist(download=False)[0][0, 0, 0] == 3
+    # A data root holding mnist/ works as well as the folder itself.
+    root = tmp_path / "root"
+    fake_mnist(root / "mnist", tag=4)
+    assert load_mnist(root, download=False)[0][0, 0, 0] == 4
+    monkeypatch.setenv(ENV_VARIABLE, str(root))
+    assert load_mnist(download=False)[0][0, 0, 0] == 4
+    monkeypatch.delenv(ENV_VARIABLE)
     # A folder with only some of the files is passed over for the next one.
     (given / f"{FILE_NAMES[3]}.gz").unlink()
     assert load_mnist(given, download=False)[0][0, 0, 0] == 3

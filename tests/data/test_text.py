@@ -8,7 +8,6 @@ import hashlib
 import numpy as np
 import pytest
 
-from dagnet.data import text as text_module
 from dagnet.data.download import RemoteFile, fetch
 from dagnet.data.text import (
     TINY_SHAKESPEARE,
@@ -143,7 +142,6 @@ def test_locate_prefers_the_data_dir_variable_and_falls_back_to_the_cache(tmp_pa
     # Nowhere to be found and no download: one line naming the folders searched.
     monkeypatch.setenv("DAGNET_DATA_DIR", str(tmp_path / "empty"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.setattr(text_module, "_shared_folder", lambda: tmp_path / "no-shared")
     with pytest.raises(DataError, match="tiny Shakespeare not found.*downloading is off"):
         locate_tiny_shakespeare(download=False)
     cached = tmp_path / "cache" / "dagnet" / "tinyshakespeare" / "input.txt"
