@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 import os
 import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -96,9 +98,34 @@ def read_safetensors(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], di
     return tensors, metadata
 
 
+@dataclass
+class ModelFile:
+    """A model file's content: the JSON configuration and metadata, the weights by name,
+    and the extra tensors (preprocessing, optimizer state...) by name."""
+
+    config: dict
+    metadata: dict
+    weights: dict[str, np.ndarray]
+    extra_tensors: dict[str, np.ndarray]
+
+
+def write_model_file(path: str | os.PathLike, file_format: str, version: int, config: dict,
+                     weights: dict[str, np.ndarray], metadata: dict | None = None,
+                     extra_tensors: dict[str, np.ndarray] | None = None) -> Path:
+    """Atomically write a model file: ``config`` and ``metadata`` as JSON in the header,
+    ``weights`` and ``extra_tensors`` (kept apart under ``extra/``) as tensors."""
+    tensors = dict(weights)
+    for key, value in (extra_tensors or {}).items():
+        tensors[f"extra/{key}"] = np.asarray(value)
+    header = {"format": file_format, "format_version": str(version),
+              "config": json.dumps(config, sort_keys=True),
+              "metadata": json.dumps(metadata or {}, sort_keys=True)}
+    return write_safetensors(path, tensors, header)
+
+
 def read_model_file(path: str | os.PathLike, file_format: str, version: int, what: str
-                    ) -> tuple[dict[str, np.ndarray], dict[str, str]]:
-    """Tensors and metadata of a model file of ``file_format``, its version checked.
+                    ) -> ModelFile:
+    """The content of a model file of ``file_format``, its version checked.
 
     ``what`` names the kind of model in the errors ("dagnet model", "recurrent network").
     """
@@ -110,7 +137,31 @@ def read_model_file(path: str | os.PathLike, file_format: str, version: int, wha
         raise ModelFileError(f"{path}: {what} format version "
                              f"{header.get('format_version')!r}; this dagnet reads version "
                              f"{version}")
-    return tensors, header
+    try:
+        config = json.loads(header["config"])
+        metadata = json.loads(header.get("metadata", "{}"))
+    except (KeyError, ValueError) as exc:
+        raise ModelFileError(f"{path}: corrupt {what} description ({type(exc).__name__}: "
+                             f"{exc})") from None
+    if not isinstance(config, dict) or not isinstance(metadata, dict):
+        raise ModelFileError(f"{path}: corrupt {what} description (not JSON objects)")
+    return ModelFile(config, metadata,
+                     {k: v for k, v in tensors.items() if not k.startswith("extra/")},
+                     {k[len("extra/"):]: v for k, v in tensors.items()
+                      if k.startswith("extra/")})
+
+
+def assign_weights(path: str | os.PathLike, parameter_nodes: Sequence[ParameterNode],
+                   weights: dict[str, np.ndarray]) -> None:
+    """Give each parameter the tensor of its name from a model file; ModelFileError naming
+    the file and the tensor when one is missing or of another shape or dtype."""
+    for node in parameter_nodes:
+        w = weights.get(node.name)
+        if w is None or w.shape != node.w.shape or w.dtype != node.w.dtype:
+            got = "missing" if w is None else f"{w.dtype}{list(w.shape)}"
+            raise ModelFileError(f"{path}: tensor {node.name!r} should be "
+                                 f"{node.w.dtype}{list(node.w.shape)}, got {got}")
+        node.w = np.array(w)
 
 
 def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
@@ -152,30 +203,23 @@ def save(graph: Graph, path: str | os.PathLike, metadata: dict | None = None,
     ``graph.extra_tensors`` after ``load``.
     """
     spec, tensors = graph_spec(graph)
-    for key, value in (extra_tensors or {}).items():
-        if key.startswith("parameters/"):
-            raise ValueError(f"extra tensor name {key!r} is reserved for parameters")
-        tensors[key] = np.asarray(value)
-    header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-              "graph": json.dumps(spec), "metadata": json.dumps(metadata or {}, sort_keys=True)}
-    return write_safetensors(path, tensors, header)
+    return write_model_file(path, FORMAT, FORMAT_VERSION, spec, tensors, metadata,
+                            extra_tensors)
 
 
 def load(path: str | os.PathLike) -> Graph:
     """Rebuild the Graph saved in ``path``; raises ModelFileError naming the file if bad."""
     path = Path(path)
-    tensors, header = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet model")
+    content = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet model")
     try:
-        spec = json.loads(header["graph"])
-        metadata = json.loads(header.get("metadata", "{}"))
-        graph = _build(spec, tensors)
+        graph = _build(content.config, content.weights)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, IndexError, DagnetError) as exc:
         raise ModelFileError(f"{path}: corrupt model description ({type(exc).__name__}: "
                              f"{exc})") from None
-    graph.metadata = metadata
-    graph.extra_tensors = {k: v for k, v in tensors.items() if not k.startswith("parameters/")}
+    graph.metadata = content.metadata
+    graph.extra_tensors = content.extra_tensors
     return graph
 
 

@@ -92,9 +92,9 @@ def test_garbage_missing_and_foreign_files(tmp_path):
 
 def _rewrite_spec(path, change):
     tensors, header = read_safetensors(path)
-    spec = json.loads(header["graph"])
+    spec = json.loads(header["config"])
     change(spec)
-    header["graph"] = json.dumps(spec)
+    header["config"] = json.dumps(spec)
     write_safetensors(path, tensors, header)
 
 

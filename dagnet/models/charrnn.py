@@ -21,7 +21,6 @@ logits (T, B, V) and the final states; the cost is summed over every character.
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,9 +30,9 @@ import numpy as np
 from dagnet.data.text import Vocabulary
 from dagnet.errors import ModelFileError
 from dagnet.graph import Graph
-from dagnet.io import read_safetensors, write_safetensors
+from dagnet.io import assign_weights, read_model_file, write_model_file
 from dagnet.models.initializers import glorot_uniform
-from dagnet.models.rnn import CELL_TYPES, assign_weights, unroll_layer
+from dagnet.models.rnn import CELL_TYPES, unroll_layer
 from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
     EmbeddingNode,
@@ -215,35 +214,23 @@ class CharRNN:
         """Write the configuration and vocabulary (JSON) and the weights (safetensors) to
         ``path``, atomically, with ``metadata`` and ``extra_tensors`` (a checkpoint's
         optimizer and training state)."""
-        tensors = {p.name: p.w for p in self.parameter_nodes}
-        for key, value in (extra_tensors or {}).items():
-            tensors[f"extra/{key}"] = np.asarray(value)
-        header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                  "config": json.dumps(self.config()), "metadata": json.dumps(metadata or {})}
-        return write_safetensors(path, tensors, header)
+        return write_model_file(path, FORMAT, FORMAT_VERSION, self.config(),
+                                {p.name: p.w for p in self.parameter_nodes}, metadata,
+                                extra_tensors)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> tuple[CharRNN, dict, dict[str, np.ndarray]]:
         """The model saved in ``path``, its metadata and extra tensors; ModelFileError naming
         the file if it is not a char-rnn model.  Reads JSON and arrays only, runs no code."""
         path = Path(path)
-        tensors, header = read_safetensors(path)
-        if header.get("format") != FORMAT:
-            raise ModelFileError(f"{path}: not a dagnet char-rnn model (no 'format: {FORMAT}' "
-                                 "in its metadata)")
-        if header.get("format_version") != str(FORMAT_VERSION):
-            raise ModelFileError(f"{path}: char-rnn format version "
-                                 f"{header.get('format_version')!r}; this dagnet reads "
-                                 f"version {FORMAT_VERSION}")
+        content = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet char-rnn model")
+        config = content.config
         try:
-            config = json.loads(header["config"])
             net = cls(config["vocabulary"], config["hidden"], config["cell"],
                       embedding=config["embedding"], dropout=config["dropout"],
                       dtype=np.dtype(config["dtype"]))
-            metadata = json.loads(header.get("metadata", "{}"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: corrupt model description "
                                  f"({type(exc).__name__}: {exc})") from None
-        assign_weights(path, net.parameter_nodes, tensors)
-        extra = {k[len("extra/"):]: v for k, v in tensors.items() if k.startswith("extra/")}
-        return net, metadata, extra
+        assign_weights(path, net.parameter_nodes, content.weights)
+        return net, content.metadata, content.extra_tensors

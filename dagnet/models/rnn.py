@@ -21,7 +21,6 @@ backpropagation: the carried state is a value, not a path for gradients).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,7 +29,7 @@ import numpy as np
 
 from dagnet.errors import ModelFileError
 from dagnet.graph import Graph
-from dagnet.io import read_model_file, write_safetensors
+from dagnet.io import assign_weights, read_model_file, write_model_file
 from dagnet.models.initializers import glorot_uniform
 from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
@@ -394,48 +393,28 @@ class RecurrentNetwork:
         ``metadata`` (JSON-ready: a vocabulary, training figures) and ``extra_tensors``
         come back as ``.metadata`` and ``.extra_tensors`` from ``load``.
         """
-        tensors = {p.name: p.w for p in self.parameter_nodes}
-        for key, value in (extra_tensors or {}).items():
-            tensors[f"extra/{key}"] = np.asarray(value)
-        header = {"format": FORMAT, "format_version": str(FORMAT_VERSION),
-                  "config": json.dumps(self.config()),
-                  "metadata": json.dumps(self.metadata if metadata is None else metadata)}
-        return write_safetensors(path, tensors, header)
+        return write_model_file(path, FORMAT, FORMAT_VERSION, self.config(),
+                                {p.name: p.w for p in self.parameter_nodes},
+                                self.metadata if metadata is None else metadata, extra_tensors)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> RecurrentNetwork:
         """The network saved in ``path``; ModelFileError naming the file if it is not one.
         Reads JSON and arrays only: no code from the file is run."""
         path = Path(path)
-        tensors, header = read_model_file(path, FORMAT, FORMAT_VERSION,
-                                          "dagnet recurrent network")
+        content = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet recurrent network")
+        config = content.config
         try:
-            config = json.loads(header["config"])
             net = cls(config["cell"], config["n_inputs"], config["hidden"],
                       config["n_outputs"], inputs=config["inputs"], fused=config["fused"],
                       dtype=np.dtype(config["dtype"]))
-            metadata = json.loads(header.get("metadata", "{}"))
         except (KeyError, TypeError, ValueError) as exc:
             raise ModelFileError(f"{path}: corrupt network description "
                                  f"({type(exc).__name__}: {exc})") from None
-        assign_weights(path, net.parameter_nodes, tensors)
-        net.metadata = metadata
-        net.extra_tensors = {k[len("extra/"):]: v for k, v in tensors.items()
-                             if k.startswith("extra/")}
+        assign_weights(path, net.parameter_nodes, content.weights)
+        net.metadata = content.metadata
+        net.extra_tensors = content.extra_tensors
         return net
-
-
-def assign_weights(path: str | os.PathLike, parameter_nodes: Sequence[ParameterNode],
-                   tensors: dict[str, np.ndarray]) -> None:
-    """Give each parameter the tensor of its name from a model file; ModelFileError naming
-    the file and the tensor when one is missing or of another shape or dtype."""
-    for node in parameter_nodes:
-        w = tensors.get(node.name)
-        if w is None or w.shape != node.w.shape or w.dtype != node.w.dtype:
-            got = "missing" if w is None else f"{w.dtype}{list(w.shape)}"
-            raise ModelFileError(f"{path}: tensor {node.name!r} should be "
-                                 f"{node.w.dtype}{list(node.w.shape)}, got {got}")
-        node.w = np.array(w)
 
 
 def count_parameters(cell: str, n_inputs: int, hidden: int | Sequence[int],
