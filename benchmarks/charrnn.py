@@ -157,7 +157,7 @@ def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: 
         loss.backward()
         torch.nn.utils.clip_grad_value_(parameters, CLIP)
         optimizer.step()
-        return float(loss)
+        return loss.item()
     return step
 
 
