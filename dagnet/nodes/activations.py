@@ -11,9 +11,13 @@ import numpy as np
 from dagnet.node import Node
 
 
-def sigmoid(x: np.ndarray) -> np.ndarray:
-    """σ(x) = 1/(1 + e^-x), written as (1 + tanh(x/2))/2 so it never overflows."""
-    y = np.tanh(x * 0.5)
+def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """σ(x) = 1/(1 + e^-x), written as (1 + tanh(x/2))/2 so it never overflows.
+
+    With ``out`` (which may be ``x`` itself) the result is written there, no temporary.
+    """
+    y = np.multiply(x, 0.5, out=out)
+    np.tanh(y, out=y)
     y += 1
     y *= 0.5
     return y

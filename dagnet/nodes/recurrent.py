@@ -15,15 +15,7 @@ import numpy as np
 
 from dagnet.errors import ShapeError
 from dagnet.node import Node
-
-
-def _sigmoid_into(z: np.ndarray, out: np.ndarray) -> np.ndarray:
-    """out = σ(z) = (1 + tanh(z/2))/2: never overflows, no temporary."""
-    np.multiply(z, 0.5, out=out)
-    np.tanh(out, out=out)
-    out *= 0.5
-    out += 0.5
-    return out
+from dagnet.nodes.activations import sigmoid
 
 
 class MultiplyAddNode(Node):
@@ -67,7 +59,7 @@ class LSTMStepNode(Node):
                              f"{c_prev.shape} and {z.shape}")
         n = c_prev.shape[1]
         gates = np.empty_like(z)
-        _sigmoid_into(z[:, :3 * n], gates[:, :3 * n])
+        sigmoid(z[:, :3 * n], out=gates[:, :3 * n])
         np.tanh(z[:, 3 * n:], out=gates[:, 3 * n:])
         i, f, g = gates[:, :n], gates[:, n:2 * n], gates[:, 3 * n:]
         c = f * c_prev
@@ -125,7 +117,7 @@ class GRUStepNode(Node):
         gates = np.empty_like(xz)
         ru = gates[:, :2 * n]
         np.add(xz[:, :2 * n], hz[:, :2 * n], out=ru)
-        _sigmoid_into(ru, ru)
+        sigmoid(ru, out=ru)
         r, u, cand = gates[:, :n], gates[:, n:2 * n], gates[:, 2 * n:]
         np.multiply(r, hz[:, 2 * n:], out=cand)
         cand += xz[:, 2 * n:]
