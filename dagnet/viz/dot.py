@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 from dagnet.errors import DagnetError
+from dagnet.files import atomic_write_text
 from dagnet.node import InputNode, Node, ParameterNode
 
 _STYLES = {
@@ -71,7 +72,7 @@ def render_dot(dot_text: str, path: Path) -> Path:
     """
     path = Path(path)
     dot_path = path.with_suffix(".dot")
-    dot_path.write_text(dot_text, encoding="utf-8")
+    atomic_write_text(dot_path, dot_text)
     fmt = path.suffix.lstrip(".").lower()
     if fmt == "dot":
         return dot_path
