@@ -16,7 +16,7 @@ from dagnet.gradcheck import check_gradients, check_node_gradients
 from dagnet.graph import Graph
 from dagnet.io import load, save
 from dagnet.models import fully_connected
-from dagnet.node import GradientNode, InputNode, Node, ParameterNode
+from dagnet.node import GradientNode, InputNode, Node, ParameterNode, register_node
 from dagnet.nodes import (
     NODE_TYPES,
     AddBiasNode,
@@ -50,7 +50,7 @@ __all__ = [
     "DagnetError", "DataError", "GradientDescent", "GradientNode", "Graph", "GraphError",
     "InputNode", "ModelFileError", "Node", "NonFiniteError", "OptimizationAlgorithm",
     "ParameterNode", "ShapeError", "check_gradients", "check_node_gradients",
-    "fully_connected", "load", "save", "NODE_TYPES",
+    "fully_connected", "load", "save", "NODE_TYPES", "register_node",
     "AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
     "ConcatenationNode", "EWMultiplicationNode", "IdentityNode", "LinearNode",
     "MultiplicationNode", "Norm2Node", "ReluNode", "ScalarMultiplicationNode",

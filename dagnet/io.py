@@ -4,7 +4,7 @@
 arguments) in topological order and every parameter as a tensor;
 ``load(path)`` rebuilds a working Graph without the script that built it.
 Loading parses JSON and instantiates only the node types of
-``dagnet.nodes.NODE_TYPES``: a model file never runs code.  Writes are atomic.
+registered node types (``dagnet.register_node``): a model file never runs code.  Writes are atomic.
 """
 
 from __future__ import annotations
@@ -21,8 +21,7 @@ import numpy as np
 from dagnet.errors import DagnetError, ModelFileError
 from dagnet.files import atomic_write_bytes
 from dagnet.graph import Graph
-from dagnet.node import InputNode, Node, ParameterNode, parent_nodes, post_order
-from dagnet.nodes import NODE_TYPES
+from dagnet.node import NODE_TYPES, InputNode, Node, ParameterNode, parent_nodes, post_order
 
 FORMAT = "dagnet"
 FORMAT_VERSION = 1
@@ -175,7 +174,7 @@ def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
         type_name = type(node).__name__
         if NODE_TYPES.get(type_name) is not type(node):
             raise DagnetError(f"cannot save {node.describe()}: {type_name} is not a dagnet "
-                              "node type (see dagnet.nodes.NODE_TYPES)")
+                              "node type (decorate its class with @dagnet.register_node)")
         entry = {"type": type_name, "name": node.name,
                  "parents": [[index[p], i] for p, i in node.parents],
                  "config": node.config()}

@@ -24,6 +24,33 @@ from dagnet.errors import GraphError, ShapeError
 
 _ids = itertools.count()
 
+# Class name -> class: model files name node types by these keys, and loading
+# instantiates nothing else (a file cannot make dagnet import or run code).
+NODE_TYPES: dict[str, type[Node]] = {}
+
+
+def register_node(cls: type[Node]) -> type[Node]:
+    """Class decorator: make a node type savable in and loadable from model files.
+
+    Loading a model file instantiates only registered classes, by name, with the
+    JSON constructor arguments of their ``config()``::
+
+        @dagnet.register_node
+        class CubeNode(dagnet.Node):
+            def compute_output(self):
+                return [self.x[0] ** 3]
+            def compute_gradient(self):
+                return [3 * self.x[0] ** 2 * self.dJdy[0]]
+    """
+    if not (isinstance(cls, type) and issubclass(cls, Node)):
+        raise TypeError(f"register_node takes a Node subclass, got {cls!r}")
+    known = NODE_TYPES.get(cls.__name__)
+    if known is not None and known is not cls:
+        raise GraphError(f"a node type named {cls.__name__} is already registered "
+                         f"({known.__module__}.{known.__qualname__}): rename the class")
+    NODE_TYPES[cls.__name__] = cls
+    return cls
+
 
 class Node:
     """Base class: subclasses implement ``compute_output`` and ``compute_gradient``.
@@ -175,6 +202,7 @@ class Node:
                              f"got shape {a.shape}")
 
 
+@register_node
 class InputNode(Node):
     """A value fed from outside: the data ``X`` or the expected outputs ``Y``."""
 
@@ -197,6 +225,7 @@ class InputNode(Node):
         return []
 
 
+@register_node
 class ParameterNode(Node):
     """A learned weight ``w``; after backpropagation ``get_gradient(0)`` is dJ/dw."""
 
@@ -218,6 +247,7 @@ class ParameterNode(Node):
         return self.dJdx[0]
 
 
+@register_node
 class GradientNode(Node):
     """The source of backpropagation: a child of the cost sending back ``value`` (dJ/dJ = 1).
 

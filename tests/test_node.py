@@ -136,3 +136,33 @@ def test_deep_chain_runs_under_the_default_recursion_limit(depth):
     GradientNode([cost])
     assert w.get_gradient(0)[0, 0] == pytest.approx(2 * expected, rel=1e-9)
     assert sys.getrecursionlimit() == limit
+
+
+def test_register_node_makes_a_user_node_savable_and_loadable(tmp_path):
+    import dagnet
+
+    @dagnet.register_node
+    class CubeForRegistryTestNode(dagnet.Node):
+        def compute_output(self):
+            return [self.x[0] ** 3]
+
+        def compute_gradient(self):
+            return [3 * self.x[0] ** 2 * self.dJdy[0]]
+
+    X = InputNode(name="X")
+    graph = dagnet.Graph(None, [X], [CubeForRegistryTestNode([X], name="cube")])
+    dagnet.save(graph, tmp_path / "cube.safetensors")
+    loaded = dagnet.load(tmp_path / "cube.safetensors")
+    np.testing.assert_array_equal(loaded.propagate([np.array([[2.0]])])[0], [[8.0]])
+    assert type(loaded.output_nodes[0][0]) is CubeForRegistryTestNode
+
+
+def test_register_node_refuses_a_second_class_of_the_same_name():
+    import dagnet
+    from dagnet.errors import GraphError
+
+    class TanhNode(dagnet.Node):  # noqa: N801 - the clash is the point
+        pass
+
+    with pytest.raises(GraphError, match="already registered"):
+        dagnet.register_node(TanhNode)

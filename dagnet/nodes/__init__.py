@@ -1,11 +1,11 @@
-"""Operation and cost nodes, grouped by kind, and the table of every node type.
+"""Operation and cost nodes, grouped by kind.
 
-``NODE_TYPES`` maps a class name to its class: model files name node types by
-these keys, and loading accepts nothing else (a file cannot make dagnet import or
-run arbitrary code).
+Each class is registered by ``@register_node`` at its definition; ``NODE_TYPES``
+(from dagnet.node) maps the class names to the classes, and loading a model file
+instantiates nothing else.
 """
 
-from dagnet.node import GradientNode, InputNode, Node, ParameterNode
+from dagnet.node import NODE_TYPES, GradientNode, InputNode, Node, ParameterNode, register_node
 from dagnet.nodes.activations import (
     IdentityNode,
     ReluNode,
@@ -39,17 +39,11 @@ from dagnet.nodes.sequence import (
 )
 from dagnet.nodes.shape import ConcatenationNode, SelectionNode, SplitNode
 
-NODE_TYPES: dict[str, type[Node]] = {cls.__name__: cls for cls in [
-    InputNode, ParameterNode, GradientNode,
-    IdentityNode, SigmoidNode, TanhNode, ReluNode, SoftmaxNode,
-    AdditionNode, SubtractionNode, EWMultiplicationNode, ScalarMultiplicationNode,
-    SumNode, Norm2Node,
-    MultiplicationNode, AddBiasNode, LinearNode,
-    SelectionNode, ConcatenationNode, SplitNode,
-    SquaredErrorNode, BinaryCrossEntropyNode, CategoricalCrossEntropyNode,
-    SoftmaxCrossEntropyNode, SigmoidBinaryCrossEntropyNode,
-    UnstackNode, StackNode, SequenceLinearNode, OneHotLinearNode,
-    MultiplyAddNode, LSTMStepNode, GRUStepNode, LSTMLayerNode, EmbeddingNode,
-]}
-
-__all__ = sorted(NODE_TYPES) + ["NODE_TYPES", "Node"]
+__all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
+    "ConcatenationNode", "EWMultiplicationNode", "EmbeddingNode", "GRUStepNode", "GradientNode",
+    "IdentityNode", "InputNode", "LSTMLayerNode", "LSTMStepNode", "LinearNode",
+    "MultiplicationNode", "MultiplyAddNode", "Norm2Node", "OneHotLinearNode", "ParameterNode",
+    "ReluNode", "ScalarMultiplicationNode", "SelectionNode", "SequenceLinearNode",
+    "SigmoidBinaryCrossEntropyNode", "SigmoidNode", "SoftmaxCrossEntropyNode", "SoftmaxNode",
+    "SplitNode", "SquaredErrorNode", "StackNode", "SubtractionNode", "SumNode", "TanhNode",
+    "UnstackNode", "NODE_TYPES", "Node", "register_node"]

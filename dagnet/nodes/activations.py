@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -38,6 +38,7 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
     return shifted
 
 
+@register_node
 class IdentityNode(Node):
     """y = x.  dJ/dx = dJ/dy."""
 
@@ -48,6 +49,7 @@ class IdentityNode(Node):
         return [self.dJdy[0]]
 
 
+@register_node
 class SigmoidNode(Node):
     """y = σ(x) = 1/(1 + e^-x).  dJ/dx = dJ/dy ⊙ y ⊙ (1 - y)."""
 
@@ -59,6 +61,7 @@ class SigmoidNode(Node):
         return [self.dJdy[0] * y * (1 - y)]
 
 
+@register_node
 class TanhNode(Node):
     """y = tanh(x).  dJ/dx = dJ/dy ⊙ (1 - y²)."""
 
@@ -70,6 +73,7 @@ class TanhNode(Node):
         return [self.dJdy[0] * (1 - y * y)]
 
 
+@register_node
 class ReluNode(Node):
     """y = max(x, 0).  dJ/dx = dJ/dy ⊙ [x > 0]."""
 
@@ -80,6 +84,7 @@ class ReluNode(Node):
         return [np.where(self.x[0] > 0, self.dJdy[0], 0)]
 
 
+@register_node
 class SoftmaxNode(Node):
     """y_ij = exp(x_ij) / Σ_k exp(x_ik), row by row; x:(B, C) -> (B, C).
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 
 
+@register_node
 class AdditionNode(Node):
     """y = a + b (same shapes).  dJ/da = dJ/dy, dJ/db = dJ/dy."""
 
@@ -23,6 +24,7 @@ class AdditionNode(Node):
         return [self.dJdy[0], self.dJdy[0]]
 
 
+@register_node
 class SubtractionNode(Node):
     """y = a - b (same shapes).  dJ/da = dJ/dy, dJ/db = -dJ/dy."""
 
@@ -36,6 +38,7 @@ class SubtractionNode(Node):
         return [g, -g if self.wants(1) else None]
 
 
+@register_node
 class EWMultiplicationNode(Node):
     """y = a ⊙ b (element-wise, same shapes).  dJ/da = dJ/dy ⊙ b, dJ/db = dJ/dy ⊙ a."""
 
@@ -50,6 +53,7 @@ class EWMultiplicationNode(Node):
         return [g * b if self.wants(0) else None, g * a if self.wants(1) else None]
 
 
+@register_node
 class ScalarMultiplicationNode(Node):
     """y = s·x for a fixed scalar s.  dJ/dx = s·dJ/dy."""
 
@@ -69,6 +73,7 @@ class ScalarMultiplicationNode(Node):
         return [self.dJdy[0] * self.scalar]
 
 
+@register_node
 class SumNode(Node):
     """y = x₁ + x₂ + … + xₙ (any number of inputs, same shapes).  dJ/dxᵢ = dJ/dy.
 
@@ -87,6 +92,7 @@ class SumNode(Node):
         return [self.dJdy[0]] * len(self.x)
 
 
+@register_node
 class Norm2Node(Node):
     """y = Σ x² (the squared Frobenius norm, a scalar).  dJ/dx = 2·x·dJ/dy."""
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from dagnet.errors import ShapeError
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 
 
+@register_node
 class MultiplicationNode(Node):
     """y = x·W; x:(B, I), W:(I, O) -> (B, O).  dJ/dx = dJ/dy·Wᵀ, dJ/dW = xᵀ·dJ/dy."""
 
@@ -24,6 +25,7 @@ class MultiplicationNode(Node):
         return [g @ b.T if self.wants(0) else None, a.T @ g if self.wants(1) else None]
 
 
+@register_node
 class AddBiasNode(Node):
     """y = (1 | x): a column of ones prepended; x:(B, F) -> (B, F+1).  dJ/dx = dJ/dy[:, 1:].
 
@@ -42,6 +44,7 @@ class AddBiasNode(Node):
         return [self.dJdy[0][:, 1:]]
 
 
+@register_node
 class LinearNode(Node):
     """y = x·W + b; x:(B, I), W:(I, O), b:(O,) -> (B, O).
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 from dagnet.nodes.activations import sigmoid
 
 
@@ -33,6 +33,7 @@ def _scalar(value, like: np.ndarray) -> np.ndarray:
     return np.asarray(value, dtype=like.dtype)
 
 
+@register_node
 class SquaredErrorNode(Node):
     """J = Σ (ŷ - y)².  dJ/dŷ = 2(ŷ - y), dJ/dy = -2(ŷ - y)."""
 
@@ -47,6 +48,7 @@ class SquaredErrorNode(Node):
         return [-grad if self.wants(0) else None, grad]
 
 
+@register_node
 class BinaryCrossEntropyNode(Node):
     """J = -Σ [y log ŷ + (1 - y) log(1 - ŷ)], ŷ in (0, 1).
 
@@ -68,6 +70,7 @@ class BinaryCrossEntropyNode(Node):
                 g * (p - expected) / (p * (1 - p))]
 
 
+@register_node
 class CategoricalCrossEntropyNode(Node):
     """J = -Σ y ⊙ log ŷ for probabilities ŷ (rows of a softmax).
 
@@ -86,6 +89,7 @@ class CategoricalCrossEntropyNode(Node):
         return [-g * np.log(p) if self.wants(0) else None, -g * expected / p]
 
 
+@register_node
 class SoftmaxCrossEntropyNode(Node):
     """J = -Σ y ⊙ log softmax(z), row-wise over the last axis, from logits z:(…, C).
 
@@ -117,6 +121,7 @@ class SoftmaxCrossEntropyNode(Node):
         return [dy, dz]
 
 
+@register_node
 class SigmoidBinaryCrossEntropyNode(Node):
     """J = -Σ [y log σ(z) + (1 - y) log(1 - σ(z))] from logits z, computed as
     Σ [max(z, 0) - z·y + log(1 + e^-|z|)] so it never overflows.

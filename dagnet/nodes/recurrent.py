@@ -14,10 +14,11 @@ from __future__ import annotations
 import numpy as np
 
 from dagnet.errors import ShapeError
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 from dagnet.nodes.activations import sigmoid
 
 
+@register_node
 class MultiplyAddNode(Node):
     """y = a + x·W; a:(B, O), x:(B, I), W:(I, O) -> (B, O).
 
@@ -40,6 +41,7 @@ class MultiplyAddNode(Node):
         return [g, g @ w.T if self.wants(1) else None, x.T @ g if self.wants(2) else None]
 
 
+@register_node
 class LSTMStepNode(Node):
     """One LSTM step from the gate pre-activations z, columns [i | f | o | g] of width H:
     i, f, o = σ(z_i), σ(z_f), σ(z_o); g = tanh(z_g); c = f⊙c_prev + i⊙g; h = o⊙tanh(c).
@@ -98,6 +100,7 @@ class LSTMStepNode(Node):
         return [dc_prev, dz]
 
 
+@register_node
 class GRUStepNode(Node):
     """One GRU step (reset gate applied after the product, as cuDNN and PyTorch) from
     xz = x·W + b and hz = h_prev·U, columns [r | u | n] of width H:
@@ -153,6 +156,7 @@ class GRUStepNode(Node):
         return [dh_prev, dxz, dhz]
 
 
+@register_node
 class LSTMLayerNode(Node):
     """A whole LSTM layer over T steps in one node, its time loop inside (the sequence-level
     path of ``LSTMStepNode``): z_t = xz_t + h_{t-1}·U, gate columns [i | f | o | g];

@@ -12,9 +12,10 @@ from __future__ import annotations
 import numpy as np
 
 from dagnet.errors import GraphError, ShapeError
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 
 
+@register_node
 class UnstackNode(Node):
     """Outputs the ``length`` steps of a sequence: x:(T, …) -> y_t = x[t], T = length.
 
@@ -42,6 +43,7 @@ class UnstackNode(Node):
         return [np.stack(self.dJdy)]
 
 
+@register_node
 class StackNode(Node):
     """y = stack(x_0, …, x_{T-1}), one input per step: x_t:(B, F) -> (T, B, F).
 
@@ -59,6 +61,7 @@ class StackNode(Node):
         return list(self.dJdy[0])
 
 
+@register_node
 class SequenceLinearNode(Node):
     """y = x·W + b at every step as one product; x:(…, I), W:(I, O), b:(O,) -> (…, O).
 
@@ -82,6 +85,7 @@ class SequenceLinearNode(Node):
                 g.sum(axis=0) if self.wants(2) else None]
 
 
+@register_node
 class OneHotLinearNode(Node):
     """y = onehot(i)·W + b, computed as the row gather W[i] + b; i:(…) integers in [0, V),
     W:(V, O), b:(O,) -> (…, O).
@@ -144,6 +148,7 @@ def _as_indices(node: Node, indices: np.ndarray, size: int) -> np.ndarray:
     return index
 
 
+@register_node
 class EmbeddingNode(Node):
     """y = E[i], a row of the embedding matrix per symbol; i:(…) integers in [0, V),
     E:(V, D) -> (…, D).

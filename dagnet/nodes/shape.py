@@ -7,9 +7,10 @@ from collections.abc import Sequence
 import numpy as np
 
 from dagnet.errors import GraphError, ShapeError
-from dagnet.node import Node
+from dagnet.node import Node, register_node
 
 
+@register_node
 class SelectionNode(Node):
     """y = x[:, start:end]; x:(B, F) -> (B, end-start).
 
@@ -39,6 +40,7 @@ class SelectionNode(Node):
         return [dJdx]
 
 
+@register_node
 class ConcatenationNode(Node):
     """y = (x₁ | x₂ | … | xₙ) along columns; xᵢ:(B, Fᵢ) -> (B, ΣFᵢ).
 
@@ -58,6 +60,7 @@ class ConcatenationNode(Node):
         return [g[:, lo:hi] for lo, hi in zip(bounds[:-1], bounds[1:])]
 
 
+@register_node
 class SplitNode(Node):
     """Outputs the column blocks of x, of widths ``sizes``; x:(B, Σsizes) -> (B, sizeₖ) each.
 
