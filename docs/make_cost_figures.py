@@ -11,13 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from dagnet import (  # noqa: E402
+from dagnet import (
     Graph,
     InputNode,
     ParameterNode,
@@ -25,6 +21,7 @@ from dagnet import (  # noqa: E402
     SigmoidNode,
     SquaredErrorNode,
 )
+from dagnet.viz.plots import new_figure, save_figure
 
 
 def cost_and_gradient(make_cost, logits: np.ndarray, target: float) -> tuple[np.ndarray,
@@ -54,7 +51,8 @@ def cross_entropy_from_logits(y, z):
 def saturation_figure(path: Path) -> None:
     """Cost and gradient for a target of 1 as the logit goes from very wrong to right."""
     logits = np.linspace(-8, 8, 161)
-    fig, (ax_cost, ax_grad) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure((10, 4))
+    ax_cost, ax_grad = fig.subplots(1, 2)
     for make, label in [(squared_error_after_sigmoid, "sigmoid + squared error"),
                         (cross_entropy_from_logits, "sigmoid + cross-entropy (fused)")]:
         costs, grads = cost_and_gradient(make, logits, target=1.0)
@@ -67,13 +65,13 @@ def saturation_figure(path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def likelihood_figure(path: Path) -> None:
     """Negative log-likelihoods: Gaussian noise gives the square, Bernoulli the cross-entropy."""
-    fig, (ax_g, ax_b) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure((10, 4))
+    ax_g, ax_b = fig.subplots(1, 2)
     predictions = np.linspace(-3, 3, 121)
     z = ParameterNode(np.zeros((1, 1)))
     y = InputNode(name="y")
@@ -99,8 +97,7 @@ def likelihood_figure(path: Path) -> None:
         ax.grid(alpha=0.3)
         ax.legend()
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path, dpi=110)
 
 
 def main() -> None:

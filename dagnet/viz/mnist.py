@@ -1,7 +1,8 @@
 """Figures of an MNIST run: learning curves, first-layer weights, deep features,
 the confusion matrix, misclassified digits, and the inputs of a prediction.
 
-Each function writes one PNG (matplotlib, Agg) atomically and returns its path.
+Each function writes one PNG (matplotlib's Agg canvas, no pyplot) atomically and returns
+its path.
 Images are uint8 ``(N, 28, 28)``, light digits on a dark background as in MNIST.
 """
 
@@ -12,9 +13,11 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+from matplotlib.colors import LogNorm
 
-from dagnet.viz.plots import plt, save_figure
+from dagnet.viz.plots import new_figure, save_figure
 
 DIGIT_COLOURS = "tab10"
 
@@ -45,7 +48,8 @@ def plot_learning_curves(path: str | os.PathLike, history: Sequence[dict],
                          title: str = "") -> Path:
     """Train and test accuracy per epoch (left) and the training cost (right)."""
     epochs = [h["epoch"] for h in history]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig = new_figure((10, 4))
+    left, right = fig.subplots(1, 2)
     for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
         values = [100 * h[key] for h in history]
         left.plot(epochs, values, "o-", label=f"{label} ({values[-1]:.2f}%)")
@@ -92,9 +96,10 @@ def plot_weights(path: str | os.PathLike, pixel_weights: np.ndarray, title: str 
     tiles = tiles / np.maximum(np.abs(tiles).max(axis=(1, 2), keepdims=True), 1e-30)
     columns = shown if shown <= 10 else _grid(shown)[1]
     image = mosaic(tiles, columns, gap=(10 if shown <= 10 else 3, 3))
-    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="white")
+    cmap = matplotlib.colormaps["RdBu_r"].with_extremes(bad="white")
     width = min(14.0, columns * (1.0 if shown <= 10 else 0.45))
-    fig, ax = plt.subplots(figsize=(width + 0.5, 0.9 + width * image.shape[0] / image.shape[1]))
+    fig = new_figure((width + 0.5, 0.9 + width * image.shape[0] / image.shape[1]))
+    ax = fig.subplots()
     ax.imshow(image, cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
     if shown <= 10:
         for k in range(shown):
@@ -112,8 +117,8 @@ def plot_deep_features(path: str | os.PathLike, features: np.ndarray, labels: np
     """The rows of ``features`` projected on their first principal components, one
     colour per digit: 2-D, and with ``three_d`` a 3-D view beside it."""
     projected, explained = principal_components(features, 3 if three_d else 2)
-    cmap = plt.get_cmap(DIGIT_COLOURS)
-    fig = plt.figure(figsize=(13 if three_d else 7, 6))
+    cmap = matplotlib.colormaps[DIGIT_COLOURS]
+    fig = new_figure((13 if three_d else 7, 6))
     ax = fig.add_subplot(1, 2 if three_d else 1, 1)
     for digit in range(10):
         chosen = labels == digit
@@ -139,12 +144,11 @@ def plot_deep_features(path: str | os.PathLike, features: np.ndarray, labels: np
 def plot_confusion_matrix(path: str | os.PathLike, matrix: np.ndarray, title: str = "") -> Path:
     """Counts of (true, predicted) pairs, the diagonal being the correct ones; the
     colours show each true class's row as fractions, on a log scale so errors show."""
-    from matplotlib.colors import LogNorm
-
     matrix = np.asarray(matrix)
     n = len(matrix)
     fractions = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
-    fig, ax = plt.subplots(figsize=(7, 6))
+    fig = new_figure((7, 6))
+    ax = fig.subplots()
     shown = np.where(fractions > 0, fractions, np.nan)
     image = ax.imshow(shown, cmap="viridis", norm=LogNorm(vmin=1e-4, vmax=1))
     for i in range(n):
@@ -172,7 +176,8 @@ def plot_digits(path: str | os.PathLike, images: np.ndarray, captions: Sequence[
     image = (mosaic(np.asarray(images, np.float64), columns, gap=(12, 4), fill=255)
              if n else np.full((28, 28), 255.0))
     image = np.vstack([np.full((12, image.shape[1]), 255.0), image])
-    fig, ax = plt.subplots(figsize=(0.4 + columns * 1.15, 0.6 + rows * 1.4))
+    fig = new_figure((0.4 + columns * 1.15, 0.6 + rows * 1.4))
+    ax = fig.subplots()
     ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
     for k, caption in enumerate(captions[:n]):
         r, c = divmod(k, columns)

@@ -1,33 +1,28 @@
 """Figures of the optimizers: learning curves side by side, and paths on 2-D functions.
 
-PNGs and the GIF are written atomically (``dagnet.viz.plots.save_figure``).
+PNGs and the GIF are written atomically, drawn on matplotlib's Agg canvas without pyplot
+(``dagnet.viz.plots.new_figure``, ``save_figure``).
 """
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
-from dagnet.viz.plots import save_figure
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+from dagnet.files import atomic_write_bytes
+from dagnet.viz.plots import new_figure, save_figure
 
 
 def optimizer_colors(names: Sequence[str]) -> dict[str, tuple]:
     """One tab10 colour per optimizer, the same in every figure whichever are drawn."""
     from dagnet.optim import OPTIMIZERS
 
-    plt = _pyplot()
-    cmap = plt.get_cmap("tab10")
+    cmap = matplotlib.colormaps["tab10"]
     order = list(OPTIMIZERS) + [name for name in names if name not in OPTIMIZERS]
     return {name: cmap(order.index(name) % 10) for name in names}
 
@@ -39,11 +34,9 @@ def plot_learning_curves(curves: dict[str, dict[str, Sequence[float]]], path: st
     ``curves[name]`` has ``epoch``, ``cost`` and ``test_accuracy`` lists (epoch 0:
     the shared initial weights).  Written as a PNG to ``path``.
     """
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     colors = optimizer_colors(list(curves))
-    figure, (cost_axes, accuracy_axes) = plt.subplots(1, 2, figsize=(12, 4.8))
+    figure = new_figure((12, 4.8))
+    cost_axes, accuracy_axes = figure.subplots(1, 2)
     for name, curve in curves.items():
         style = dict(color=colors[name], label=name, marker="o", markersize=3)
         cost_axes.plot(curve["epoch"], curve["cost"], **style)
@@ -94,10 +87,10 @@ def plot_trajectories(problems: Sequence[dict], paths: dict[str, dict[str, np.nd
     (x0, x1, y0, y1), ``minimum``, ``log_levels`` and ``equal_aspect``;
     ``paths[problem][optimizer]`` is the (steps + 1, 2) array of points visited.
     """
-    plt = _pyplot()
     names = list(next(iter(paths.values())))
     colors = optimizer_colors(names)
-    figure, axes_list = plt.subplots(1, len(problems), figsize=(7 * len(problems), 6))
+    figure = new_figure((7 * len(problems), 6))
+    axes_list = figure.subplots(1, len(problems))
     for axes, problem in zip(np.atleast_1d(axes_list), problems):
         _contours(axes, problem)
         for name, points in paths[problem["name"]].items():
@@ -123,13 +116,13 @@ def animate_trajectories(problems: Sequence[dict], paths: dict[str, dict[str, np
     frame, as matplotlib's PillowWriter does, is ten times slower); Pillow writes
     the GIF.
     """
-    plt = _pyplot()
     from PIL import Image
     from tqdm.auto import tqdm
 
     names = list(next(iter(paths.values())))
     colors = optimizer_colors(names)
-    figure, axes_list = plt.subplots(1, len(problems), figsize=(6 * len(problems), 5), dpi=72)
+    figure = new_figure((6 * len(problems), 5), dpi=72)
+    axes_list = figure.subplots(1, len(problems))
     lines = []
     for axes, problem in zip(np.atleast_1d(axes_list), problems):
         _contours(axes, problem)
@@ -157,15 +150,9 @@ def animate_trajectories(problems: Sequence[dict], paths: dict[str, dict[str, np
             head.axes.draw_artist(head)
         rgb = np.asarray(canvas.buffer_rgba())[..., :3]
         images.append(Image.fromarray(rgb).quantize(colors=128))
-    plt.close(figure)
-    path = Path(path)
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    try:
-        # The last frame stays on screen for two seconds before the loop restarts.
-        durations = [round(1000 / fps)] * (frames - 1) + [2000]
-        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
-                       duration=durations, loop=0)
-        tmp.replace(path)  # atomic: a reader never sees half a GIF
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    # The last frame stays on screen for two seconds before the loop restarts.
+    durations = [round(1000 / fps)] * (frames - 1) + [2000]
+    buffer = io.BytesIO()
+    images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
+                   duration=durations, loop=0)
+    return atomic_write_bytes(path, buffer.getvalue())

@@ -1,8 +1,12 @@
-"""Figures of training runs, written as PNG files with matplotlib's Agg backend.
+"""Figures of training runs, written as PNG files with matplotlib's Agg canvas.
 
 Generic helpers any command can use: ``plot_curves`` (learning curves, sweeps) and
 ``plot_decision_boundary`` (a two-input classifier's output over a square, with
 its data points).  Each writes one PNG atomically and returns its path.
+
+Figures are made with ``new_figure`` and never through pyplot: importing or using
+dagnet.viz leaves the user's backend (a notebook's inline one) and pyplot's list of
+open figures alone, and a figure is freed as soon as nothing refers to it.
 """
 
 from __future__ import annotations
@@ -12,26 +16,27 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")  # files only: no display needed, same pixels on every machine
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from dagnet.files import atomic_write_bytes  # noqa: E402
+from dagnet.files import atomic_write_bytes
 
 Series = tuple[Sequence[float], Sequence[float]]
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Write ``fig`` to ``path`` as PNG atomically, then close it (figures hold memory)."""
+def new_figure(figsize: tuple[float, float], dpi: float | None = None) -> Figure:
+    """A Figure drawn by its own Agg canvas (``figsize`` in inches), outside pyplot."""
+    fig = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(fig)  # attaches itself as fig.canvas: same pixels on every machine
+    return fig
+
+
+def save_figure(fig: Figure, path: str | os.PathLike, dpi: int = 120) -> Path:
+    """Write ``fig`` to ``path`` as PNG atomically."""
     buffer = io.BytesIO()
-    try:
-        # No date or software version in the metadata: the same figure gives the same bytes.
-        fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
-    finally:
-        plt.close(fig)
+    # No date or software version in the metadata: the same figure gives the same bytes.
+    fig.savefig(buffer, format="png", dpi=dpi, metadata={"Software": None})
     return atomic_write_bytes(path, buffer.getvalue())
 
 
@@ -48,7 +53,8 @@ def plot_curves(path: str | os.PathLike, series: Mapping[str, Series], xlabel: s
     """
     if not series:
         raise ValueError("plot_curves needs at least one series")
-    fig, ax = plt.subplots(figsize=(8 if len(series) > 4 else 7, 4.5))
+    fig = new_figure((8 if len(series) > 4 else 7, 4.5))
+    ax = fig.subplots()
     for label, (x, y) in series.items():
         x = np.asarray(x, dtype=float)
         y = np.asarray(y, dtype=float)
@@ -100,7 +106,8 @@ def plot_decision_boundary(path: str | os.PathLike,
     grid = np.column_stack([gx.ravel(), gy.ravel()]).astype(X.dtype, copy=False)
     z = np.asarray(predict(grid), dtype=float).reshape(resolution, resolution)
 
-    fig, ax = plt.subplots(figsize=(5.5, 5))
+    fig = new_figure((5.5, 5))
+    ax = fig.subplots()
     image = ax.imshow(z, origin="lower", extent=(low, high, low, high), cmap="RdBu_r",
                       vmin=0, vmax=1, interpolation="bilinear", aspect="equal")
     if np.nanmin(z) < 0.5 < np.nanmax(z):

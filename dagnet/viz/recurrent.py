@@ -1,4 +1,5 @@
-"""Figures of recurrent nets on the Reber grammars, as PNG files (matplotlib, Agg).
+"""Figures of recurrent nets on the Reber grammars, as PNG files (matplotlib's Agg
+canvas, no pyplot).
 
 ``plot_learning_curve``: accuracy on fresh strings against strings seen.
 ``plot_deep_states``: the hidden states projected on their two principal axes,
@@ -13,9 +14,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 
-from dagnet.viz.plots import plt, save_figure
+from dagnet.viz.plots import new_figure, save_figure
 
 CELL_COLOURS = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
 
@@ -36,7 +38,8 @@ def principal_components(rows: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.n
 def plot_learning_curve(path: str | os.PathLike, history: Sequence[dict], title: str,
                         embedded: bool = False) -> Path:
     """Accuracy on the test strings (and the training cost per string) vs strings seen."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig = new_figure((11, 4))
+    left, right = fig.subplots(1, 2)
     strings = [h["strings"] for h in history]
     left.plot(strings, [h["accuracy"] for h in history], marker=".", label="strings correct")
     if embedded:
@@ -73,10 +76,11 @@ def plot_deep_states(path: str | os.PathLike, states: np.ndarray, labels: Sequen
     if embedded:
         panels.append(("branch to remember", [label.split(":")[0] if ":" in label else "none yet"
                                               for label in labels]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 5.5), squeeze=False)
+    fig = new_figure((6.5 * len(panels), 5.5))
+    axes = fig.subplots(1, len(panels), squeeze=False)
     for ax, (what, names) in zip(axes[0], panels):
         kinds = sorted(set(names), key=lambda s: (not s.isdigit(), s))
-        cmap = plt.get_cmap("tab10" if len(kinds) <= 10 else "tab20")
+        cmap = matplotlib.colormaps["tab10" if len(kinds) <= 10 else "tab20"]
         names = np.asarray(names)
         for k, kind in enumerate(kinds):
             mask = names == kind
@@ -95,7 +99,8 @@ def plot_deep_states(path: str | os.PathLike, states: np.ndarray, labels: Sequen
 def plot_compare(path: str | os.PathLike, cells: dict[str, dict], title: str) -> Path:
     """Per cell: accuracy vs strings seen (one thin line per seed, the mean thick), and
     the final accuracies, overall and on the second-to-last symbol, seed by seed."""
-    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
+    fig = new_figure((12, 4.5))
+    left, right = fig.subplots(1, 2)
     for cell, result in cells.items():
         colour = CELL_COLOURS.get(cell)
         curves = [[h["accuracy"] for h in r["history"]] for r in result["runs"]]
