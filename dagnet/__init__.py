@@ -14,8 +14,9 @@ from dagnet.errors import (
 )
 from dagnet.gradcheck import check_gradients, check_node_gradients
 from dagnet.graph import Graph
-from dagnet.io import load, save
-from dagnet.models import fully_connected
+from dagnet.version import __version__
+from dagnet.io import save
+from dagnet.models import GraphModel, Model, fully_connected, load, register_model
 from dagnet.node import GradientNode, InputNode, Node, ParameterNode, register_node
 from dagnet.nodes import (
     NODE_TYPES,
@@ -43,14 +44,15 @@ from dagnet.nodes import (
     TanhNode,
 )
 from dagnet.optim import GradientDescent, OptimizationAlgorithm
+from dagnet.training import History, Trainer
 
-__version__ = "0.1.0"
 
 __all__ = [
     "DagnetError", "DataError", "GradientDescent", "GradientNode", "Graph", "GraphError",
     "InputNode", "ModelFileError", "Node", "NonFiniteError", "OptimizationAlgorithm",
     "ParameterNode", "ShapeError", "check_gradients", "check_node_gradients",
-    "fully_connected", "load", "save", "NODE_TYPES", "register_node",
+    "fully_connected", "load", "save", "NODE_TYPES", "register_node", "GraphModel", "History",
+    "Model", "Trainer", "register_model", "__version__",
     "AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
     "ConcatenationNode", "EWMultiplicationNode", "IdentityNode", "LinearNode",
     "MultiplicationNode", "Norm2Node", "ReluNode", "ScalarMultiplicationNode",

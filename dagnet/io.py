@@ -106,6 +106,8 @@ class ModelFile:
     metadata: dict
     weights: dict[str, np.ndarray]
     extra_tensors: dict[str, np.ndarray]
+    file_format: str | None = None
+    format_version: str | None = None
 
 
 def write_model_file(path: str | os.PathLike, file_format: str, version: int, config: dict,
@@ -122,17 +124,18 @@ def write_model_file(path: str | os.PathLike, file_format: str, version: int, co
     return write_safetensors(path, tensors, header)
 
 
-def read_model_file(path: str | os.PathLike, file_format: str, version: int, what: str
-                    ) -> ModelFile:
+def read_model_file(path: str | os.PathLike, file_format: str | None, version: int | None,
+                    what: str = "dagnet model") -> ModelFile:
     """The content of a model file of ``file_format``, its version checked.
 
     ``what`` names the kind of model in the errors ("dagnet model", "recurrent network").
+    With ``file_format=None`` any format is read (see ``model_file_format``).
     """
     tensors, header = read_safetensors(path)
-    if header.get("format") != file_format:
+    if file_format is not None and header.get("format") != file_format:
         raise ModelFileError(f"{path}: not a {what} (no 'format: {file_format}' in its "
                              "metadata)")
-    if header.get("format_version") != str(version):
+    if version is not None and header.get("format_version") != str(version):
         raise ModelFileError(f"{path}: {what} format version "
                              f"{header.get('format_version')!r}; this dagnet reads version "
                              f"{version}")
@@ -144,10 +147,13 @@ def read_model_file(path: str | os.PathLike, file_format: str, version: int, wha
                              f"{exc})") from None
     if not isinstance(config, dict) or not isinstance(metadata, dict):
         raise ModelFileError(f"{path}: corrupt {what} description (not JSON objects)")
-    return ModelFile(config, metadata,
-                     {k: v for k, v in tensors.items() if not k.startswith("extra/")},
-                     {k[len("extra/"):]: v for k, v in tensors.items()
-                      if k.startswith("extra/")})
+    content = ModelFile(config, metadata,
+                        {k: v for k, v in tensors.items() if not k.startswith("extra/")},
+                        {k[len("extra/"):]: v for k, v in tensors.items()
+                         if k.startswith("extra/")})
+    content.file_format = header.get("format")
+    content.format_version = header.get("format_version")
+    return content
 
 
 def assign_weights(path: str | os.PathLike, parameter_nodes: Sequence[ParameterNode],
@@ -163,12 +169,24 @@ def assign_weights(path: str | os.PathLike, parameter_nodes: Sequence[ParameterN
         node.w = np.array(w)
 
 
+def tensor_names(parameter_nodes: Sequence[ParameterNode]) -> dict[ParameterNode, str]:
+    """One tensor name per parameter: its node name (``layer1/W``) where that is unique and
+    not reserved, else ``parameters/<k>``."""
+    counts: dict[str | None, int] = {}
+    for node in parameter_nodes:
+        counts[node.name] = counts.get(node.name, 0) + 1
+    return {node: node.name if (node.name and counts[node.name] == 1
+                                and not node.name.startswith(("extra/", "parameters/")))
+            else f"parameters/{k}" for k, node in enumerate(parameter_nodes)}
+
+
 def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
     """The JSON description of ``graph`` and its parameters keyed by tensor name."""
     roots = graph.nodes + graph.parameter_nodes
     order = [n for n in post_order(roots, parent_nodes) if n is not graph.gradient_node]
     index = {node: k for k, node in enumerate(order)}
     tensors: dict[str, np.ndarray] = {}
+    names = tensor_names([node for node in order if isinstance(node, ParameterNode)])
     nodes = []
     for node in order:
         type_name = type(node).__name__
@@ -179,7 +197,7 @@ def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
                  "parents": [[index[p], i] for p, i in node.parents],
                  "config": node.config()}
         if isinstance(node, ParameterNode):
-            entry["tensor"] = f"parameters/{len(tensors)}"
+            entry["tensor"] = names[node]
             tensors[entry["tensor"]] = node.w
         nodes.append(entry)
     spec = {
@@ -206,12 +224,19 @@ def save(graph: Graph, path: str | os.PathLike, metadata: dict | None = None,
                             extra_tensors)
 
 
-def load(path: str | os.PathLike) -> Graph:
-    """Rebuild the Graph saved in ``path``; raises ModelFileError naming the file if bad."""
+def load(path: str | os.PathLike, graph_class: type[Graph] = Graph) -> Graph:
+    """Rebuild the Graph saved in ``path`` (as ``graph_class``, a Graph subclass);
+    raises ModelFileError naming the file if bad."""
     path = Path(path)
-    content = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet model")
+    return graph_from_content(path, read_model_file(path, FORMAT, FORMAT_VERSION,
+                                                    "dagnet model"), graph_class)
+
+
+def graph_from_content(path: Path, content: ModelFile, graph_class: type[Graph] = Graph
+                       ) -> Graph:
+    """The Graph a model file's ``content`` describes (see ``load``)."""
     try:
-        graph = _build(content.config, content.weights)
+        graph = _build(content.config, content.weights, graph_class)
     except ModelFileError as exc:
         raise ModelFileError(f"{path}: {exc}") from None
     except (KeyError, TypeError, ValueError, IndexError, DagnetError) as exc:
@@ -222,7 +247,8 @@ def load(path: str | os.PathLike) -> Graph:
     return graph
 
 
-def _build(spec: dict, tensors: dict[str, np.ndarray]) -> Graph:
+def _build(spec: dict, tensors: dict[str, np.ndarray], graph_class: type[Graph] = Graph
+           ) -> Graph:
     built: list[Node] = []
     for k, entry in enumerate(spec["nodes"]):
         cls = NODE_TYPES.get(entry["type"])
@@ -254,7 +280,7 @@ def _build(spec: dict, tensors: dict[str, np.ndarray]) -> Graph:
         return built[k]
 
     cost = spec.get("cost")
-    return Graph(built, [pick(k) for k in spec["inputs"]],
+    return graph_class(built, [pick(k) for k in spec["inputs"]],
                  [(pick(k), i) for k, i in spec["outputs"]],
                  [pick(k) for k in spec["expected_outputs"]],
                  None if cost is None else pick(cost),

@@ -141,4 +141,4 @@ def test_files_are_standard_safetensors(tmp_path, rng):
     path = dagnet.save(graph, tmp_path / "m.safetensors")
     with safe_open(str(path), framework="np") as f:
         assert f.metadata()["format"] == "dagnet"
-        np.testing.assert_array_equal(f.get_tensor("parameters/0"), graph.parameter_nodes[0].w)
+        np.testing.assert_array_equal(f.get_tensor("layer1/W"), graph.parameter_nodes[0].w)

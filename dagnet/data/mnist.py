@@ -21,13 +21,14 @@ applies the same transform.  ``one_hot`` encodes labels;
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from dagnet.data.download import DownloadError, RemoteFile, cache_dir, fetch
-from dagnet.data.idx import read_idx
+from dagnet.data.idx import is_idx, read_idx
 from dagnet.errors import DataError
 
 ENV_VARIABLE = "DAGNET_DATA_DIR"
@@ -343,3 +344,27 @@ def centre_digit(gray: np.ndarray) -> np.ndarray:
     digit = np.zeros((28, 28), dtype=np.float64)
     digit[top:top + box.shape[0], left:left + box.shape[1]] = box
     return np.round(digit).astype(np.uint8)
+
+
+def read_digits(files: Sequence[Path]) -> tuple[np.ndarray, list[tuple[str, int | None]]]:
+    """uint8 digits (N, 28, 28) from images and IDX files, with (file, index in an IDX
+    file or None) for each; DataError naming a file that is missing or not digits."""
+    digits, sources = [], []
+    for path in map(Path, files):
+        if not path.is_file():
+            what = "a folder, not a file" if path.is_dir() else "no such file"
+            raise DataError(f"{path}: {what}")
+        if is_idx(path):
+            array = read_idx(path, dtype=np.uint8)
+            if array.shape[-2:] != (28, 28) or array.ndim not in (2, 3):
+                raise DataError(f"{path}: an IDX file of shape {array.shape}; predict reads "
+                                "28x28 uint8 images, (N, 28, 28) or (28, 28)")
+            if array.size == 0:
+                raise DataError(f"{path}: an IDX file with no image in it")
+            array = array.reshape(-1, 28, 28)
+            digits.append(array)
+            sources += [(str(path), k) for k in range(len(array))]
+        else:
+            digits.append(read_digit_image(path)[None])
+            sources.append((str(path), None))
+    return np.concatenate(digits), sources

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dagnet.graph import Graph
+from dagnet.models.graph_model import GraphModel
 from dagnet.models.initializers import glorot_uniform, he_normal
 from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
@@ -45,8 +45,8 @@ _FUSED_FOR = {"sigmoid": "sigmoid_binary_cross_entropy", "softmax": "softmax_cro
 def fully_connected(layers: Sequence[int], n_inputs: int, hidden_activation: str = "tanh",
                     output_activation: str = "sigmoid", cost: str = "auto",
                     rng: np.random.Generator | None = None, dtype=np.float64,
-                    formulation: str = "affine") -> Graph:
-    """A fully-connected network as a Graph: X:(B, n_inputs) -> output:(B, layers[-1]).
+                    formulation: str = "affine") -> GraphModel:
+    """A fully-connected network, a GraphModel: X:(B, n_inputs) -> output:(B, layers[-1]).
 
     ``layers`` lists the sizes after the input, as in the tutorial: ``[4, 4, 1]``
     for XOR, ``[128, 64, 10]`` for MNIST.  Hidden layers use ``hidden_activation``,
@@ -114,4 +114,4 @@ def fully_connected(layers: Sequence[int], n_inputs: int, hidden_activation: str
         fan_in = size
     cost_node = cost_class([Y, logits if on_logits else h], name="cost")
     nodes.append(cost_node)
-    return Graph(nodes, [X], [h], [Y], cost_node, parameters)
+    return GraphModel(nodes, [X], [h], [Y], cost_node, parameters)

@@ -21,22 +21,24 @@ backpropagation: the carried state is a value, not a path for gradients).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from dagnet.errors import ModelFileError
+from dagnet.errors import DataError, ModelFileError
 from dagnet.graph import Graph
-from dagnet.io import assign_weights, read_model_file, write_model_file
+from dagnet.io import ModelFile, assign_weights
+from dagnet.models.base import Model, as_array, class_targets, register_model
 from dagnet.models.initializers import glorot_uniform
 from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
     AdditionNode,
+    EmbeddingNode,
     EWMultiplicationNode,
     GRUStepNode,
     LinearNode,
+    LSTMLayerNode,
     LSTMStepNode,
     MultiplicationNode,
     MultiplyAddNode,
@@ -52,8 +54,6 @@ from dagnet.nodes import (
 )
 from dagnet.nodes.activations import softmax
 
-FORMAT = "dagnet-recurrent"
-FORMAT_VERSION = 1
 INPUT_KINDS = ("dense", "indices")
 
 Pair = tuple[Node, int]
@@ -242,98 +242,151 @@ def unroll_layer(cell: Cell, x: Node | Pair, length: int, initial_state: Sequenc
     return StackNode(hidden, name=f"{cell.name}/hidden"), state
 
 
-class RecurrentNetwork:
+@register_model
+class RecurrentNetwork(Model):
     """Recurrent layers under a softmax output layer, with unrolled graphs cached by length.
 
     ``graph(T)`` returns the network unrolled over T steps (built once per length):
-      inputs   X, then the initial state of every layer in ``state_names`` order, (B, H) each.
+      inputs   X, then the initial state of every layer in ``state_names`` order, (B, H) each,
+               then (training with dropout) one inverted-dropout mask (T, B, H) per layer.
                X is (T, B, n_inputs) rows (one-hot for symbols), or (T, B) symbol
-               indices when ``inputs="indices"`` (then x·W is a row gather of W);
+               indices when ``inputs="indices"`` (then x·W is a row gather of W, or of
+               a learned ``embedding`` of that width);
       outputs  logits (T, B, n_outputs), then the final states, same order as the inputs;
       expected Y (T, B, n_outputs): one-hot rows of the next symbol; all-zero rows
-               (padding) cost nothing and send back no gradient;
+               (padding) cost nothing and send back no gradient.  The Model API also
+               takes class indices (T, B), -1 marking padding;
       cost     softmax cross-entropy summed over every step and sequence.
     Every graph shares the same ParameterNodes (``parameter_nodes``), so one
     optimizer trains them all.  ``fused=False`` builds the cells from elementary nodes;
-    with ``debug=True`` every graph checks its values for NaN and infinities.
+    ``sequence=True`` runs each LSTM layer as one sequence-level node (its time loop
+    inside the node); ``dropout`` zeroes each layer's output units with that
+    probability while training (masks drawn from ``rng``); with ``debug=True`` every
+    graph checks its values for NaN and infinities.
+
+    As a Model, X and Y are time first (batch axis 1); the mean loss is per sequence
+    (``size`` of a batch), and ``train_step`` does not carry state between batches
+    (``CharRNN`` does).
     """
 
+    file_format = "dagnet-recurrent"
+    format_version = 1
+    description = "dagnet recurrent network"
+    batch_axis = 1
+    carries_state = False
+
     def __init__(self, cell: str, n_inputs: int, hidden: int | Sequence[int], n_outputs: int,
-                 *, inputs: str = "dense", fused: bool = True,
+                 *, inputs: str = "dense", fused: bool = True, sequence: bool = False,
+                 embedding: int | None = None, dropout: float = 0.0,
                  rng: np.random.Generator | None = None, dtype=np.float64,
                  debug: bool = False):
-        if cell not in CELL_TYPES:
-            raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELL_TYPES)}")
-        if inputs not in INPUT_KINDS:
-            raise ValueError(f"inputs must be one of {INPUT_KINDS}, got {inputs!r}")
-        if not fused and inputs != "dense":
-            raise ValueError("composed (unfused) cells read dense inputs (one-hot rows)")
         hidden = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
-        if not hidden or min(hidden) < 1 or n_inputs < 1 or n_outputs < 1:
-            raise ValueError(f"sizes must be positive, got n_inputs={n_inputs}, "
-                             f"hidden={hidden}, n_outputs={n_outputs}")
+        _check_architecture(cell, n_inputs, hidden, n_outputs, inputs, fused, sequence,
+                            embedding, dropout)
         rng = np.random.default_rng(0) if rng is None else rng
-        self.cell, self.hidden, self.inputs, self.fused = cell, hidden, inputs, fused
+        self.cell, self.hidden, self.inputs = cell, hidden, inputs
+        self.fused, self.sequence = fused, sequence
         self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
-        self.dtype = np.dtype(dtype)
+        self.embedding = None if embedding is None else int(embedding)
+        self.dropout = float(dropout)
+        self._dtype = np.dtype(dtype)
         self.debug = debug
-        sizes = [self.n_inputs] + hidden
-        self.cells = [CELL_TYPES[cell](sizes[k], hidden[k], rng, self.dtype, f"layer{k + 1}")
+        self.rng = rng  # after the weights: it then draws the dropout masks
+        self.parameter_nodes: list[ParameterNode] = []
+        self.E = None
+        if self.embedding is not None:
+            # Unit-variance rows, as torch.nn.Embedding: the first layer's Glorot W scales.
+            self.E = ParameterNode(rng.standard_normal((n_inputs, self.embedding))
+                                   .astype(self._dtype), name="embedding/E")
+            self.parameter_nodes.append(self.E)
+        sizes = [self.embedding or self.n_inputs] + hidden
+        self.cells = [CELL_TYPES[cell](sizes[k], hidden[k], rng, self._dtype, f"layer{k + 1}")
                       for k in range(len(hidden))]
-        self.W_out = ParameterNode(glorot_uniform(rng, hidden[-1], n_outputs, self.dtype),
+        self.W_out = ParameterNode(glorot_uniform(rng, hidden[-1], n_outputs, self._dtype),
                                    name="output/W")
-        self.b_out = ParameterNode(np.zeros(n_outputs, dtype=self.dtype), name="output/b")
-        self.parameter_nodes = [p for c in self.cells for p in c.parameters]
+        self.b_out = ParameterNode(np.zeros(n_outputs, dtype=self._dtype), name="output/b")
+        self.parameter_nodes += [p for c in self.cells for p in c.parameters]
         self.parameter_nodes += [self.W_out, self.b_out]
         self.metadata: dict = {}
         self.extra_tensors: dict[str, np.ndarray] = {}
-        self._graphs: dict[int, Graph] = {}
-        self._hidden: dict[int, list[StackNode]] = {}
+        self.carried_state = None
+        self._graphs: dict[tuple[int, bool], Graph] = {}
+        self._hidden: dict[tuple[int, bool], list] = {}
 
     # -- structure -------------------------------------------------------------------
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self._dtype
 
     @property
     def state_names(self) -> list[str]:
         return [f"{c.name}/{s}" for c in self.cells for s in c.state_names]
 
-    @property
-    def n_parameters(self) -> int:
-        return int(sum(p.w.size for p in self.parameter_nodes))
-
     def config(self) -> dict:
         return {"cell": self.cell, "n_inputs": self.n_inputs, "hidden": self.hidden,
                 "n_outputs": self.n_outputs, "inputs": self.inputs, "fused": self.fused,
-                "dtype": self.dtype.name}
+                "sequence": self.sequence, "embedding": self.embedding,
+                "dropout": self.dropout, "dtype": self.dtype.name}
 
-    def graph(self, length: int) -> Graph:
-        """The network unrolled over ``length`` steps: built on first use, then reused."""
-        length = int(length)
-        graph = self._graphs.get(length)
+    @classmethod
+    def from_config(cls, config: dict) -> RecurrentNetwork:
+        return cls(config["cell"], config["n_inputs"], config["hidden"], config["n_outputs"],
+                   inputs=config["inputs"], fused=config["fused"],
+                   sequence=config.get("sequence", False), embedding=config.get("embedding"),
+                   dropout=config.get("dropout", 0.0), dtype=np.dtype(config["dtype"]))
+
+    @classmethod
+    def from_file(cls, path: Path, content: ModelFile) -> RecurrentNetwork:
+        try:
+            net = cls.from_config(content.config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelFileError(f"{path}: corrupt {cls.description} description "
+                                 f"({type(exc).__name__}: {exc})") from None
+        assign_weights(path, net.parameter_nodes, content.weights)
+        return net
+
+    def graph(self, length: int, training: bool = False) -> Graph:
+        """The network unrolled over ``length`` steps (with dropout masks as inputs when
+        ``training`` and dropout > 0): built on first use, then reused."""
+        key = (int(length), bool(training and self.dropout > 0))
+        graph = self._graphs.get(key)
         if graph is None:
-            if length < 1:
+            if key[0] < 1:
                 raise ValueError(f"a sequence needs at least one step, got length {length}")
-            graph = self._graphs[length] = self._build(length)
+            graph = self._graphs[key] = self._build(*key)
         return graph
 
-    def _build(self, length: int) -> Graph:
+    def _build(self, length: int, masked: bool) -> Graph:
         X = InputNode(name="X")
         state_inputs = [InputNode(name=f"{name}0") for name in self.state_names]
-        seq: Node = X
+        masks = [InputNode(name=f"{c.name}/dropout_mask") for c in self.cells] if masked else []
+        seq: Node | Pair = X
+        kind = self.inputs
+        if self.E is not None:
+            seq, kind = EmbeddingNode([X, self.E], name="embedding"), "dense"
         finals: list[Pair] = []
         hidden = []
         k = 0
         for layer, cell in enumerate(self.cells):
             initial = state_inputs[k:k + len(cell.state_names)]
             k += len(cell.state_names)
-            seq, final = unroll_layer(cell, seq, length, initial,
-                                      self.inputs if layer == 0 else "dense", self.fused)
+            if self.sequence and cell.kind == "lstm":
+                node = LSTMLayerNode([cell.project(seq, kind), initial[0], initial[1], cell.U],
+                                     name=f"{cell.name}/lstm")
+                seq, final = (node, 0), [(node, 1), (node, 2)]
+            else:
+                seq, final = unroll_layer(cell, seq, length, initial, kind, self.fused)
             hidden.append(seq)
             finals += final
+            if masked:
+                seq = EWMultiplicationNode([seq, masks[layer]], name=f"{cell.name}/dropout")
+            kind = "dense"
         logits = SequenceLinearNode([seq, self.W_out, self.b_out], name="output/logits")
         Y = InputNode(name="Y")
         cost = SoftmaxCrossEntropyNode([Y, logits], name="cost")
-        self._hidden[length] = hidden
-        return Graph(None, [X] + state_inputs, [logits] + finals, [Y], cost,
+        self._hidden[(length, masked)] = hidden
+        return Graph(None, [X] + state_inputs + masks, [logits] + finals, [Y], cost,
                      self.parameter_nodes, debug=self.debug)
 
     # -- running ---------------------------------------------------------------------
@@ -343,13 +396,31 @@ class RecurrentNetwork:
         return [np.zeros((batch_size, c.n_hidden), dtype=self.dtype)
                 for c in self.cells for _ in c.state_names]
 
-    def _inputs(self, X, state) -> tuple[Graph, list[np.ndarray]]:
-        X = np.asarray(X) if self.inputs == "indices" else np.asarray(X, dtype=self.dtype)
+    def dropout_masks(self, length: int, batch_size: int) -> list[np.ndarray]:
+        """One inverted-dropout mask (T, B, H) per layer from ``rng``: 0 with probability
+        p, else 1/(1-p)."""
+        keep = 1.0 - self.dropout
+        masks = []
+        for c in self.cells:
+            mask = self.rng.random((length, batch_size, c.n_hidden), dtype=np.float32) < keep
+            masks.append(mask.astype(self.dtype) / self.dtype.type(keep))
+        return masks
+
+    def _inputs(self, X, state, training: bool = False) -> tuple[Graph, list[np.ndarray]]:
+        X = (np.asarray(X) if self.inputs == "indices"
+             else as_array(X, self.dtype))
         if X.ndim < 2:
-            raise ValueError(f"X must be time first, (T, B, …), got shape {X.shape}")
+            raise DataError(f"X must be time first, (T, B, …), got shape {X.shape}")
+        if self.inputs == "indices" and X.dtype.kind not in "iu":
+            raise DataError(f"X must hold symbol indices (integers), got dtype {X.dtype}")
+        T, B = X.shape[:2]
         if state is None:
-            state = self.initial_state(X.shape[1])
-        return self.graph(X.shape[0]), [X] + list(state)
+            state = self.initial_state(B)
+        values = [X] + list(state)
+        graph = self.graph(T, training)
+        if training and self.dropout > 0:
+            values += self.dropout_masks(T, B)
+        return graph, values
 
     def propagate(self, X, state: Sequence[np.ndarray] | None = None
                   ) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -363,58 +434,74 @@ class RecurrentNetwork:
         """Softmax of the logits: the predicted distribution of the next symbol, (T, B, C)."""
         return softmax(self.propagate(X, state)[0])
 
+    def predict(self, X, batch_size: int = 10000) -> np.ndarray:
+        """The predicted distributions (T, B, C) of the next symbol at every step."""
+        return self.probabilities(X)
+
     def hidden_states(self, X, state: Sequence[np.ndarray] | None = None
                       ) -> list[np.ndarray]:
         """The hidden states h of every layer at every step, (T, B, H) per layer."""
         graph, values = self._inputs(X, state)
         graph.propagate(values)
-        return [node.y[0] for node in self._hidden[len(values[0])]]
+        return [node.y[0] if isinstance(node, Node) else node[0].y[node[1]]
+                for node in self._hidden[(len(values[0]), False)]]
 
-    def train_step(self, X, Y, optimizer, state: Sequence[np.ndarray] | None = None,
-                   normalizer: int | None = None) -> tuple[float, list[np.ndarray]]:
-        """Propagate, backpropagate and apply one ``optimizer`` update.
+    def targets(self, Y) -> np.ndarray:
+        """One-hot rows (T, B, C) from class indices (T, B) (-1: padding, an all-zero
+        row), or ``Y`` itself as one-hot rows."""
+        Y = np.asarray(Y)
+        if Y.dtype.kind in "iu" and Y.ndim == 2:
+            one_hot = np.zeros(Y.shape + (self.n_outputs,), dtype=self.dtype)
+            if Y.size and (Y.max() >= self.n_outputs or Y.min() < -1):
+                raise DataError(f"Y holds class indices from {Y.min()} to {Y.max()}: the "
+                                f"model has {self.n_outputs} classes (-1 marks padding)")
+            t, b = np.nonzero(Y >= 0)
+            one_hot[t, b, Y[t, b]] = 1
+            return one_hot
+        return class_targets(Y, self.n_outputs, self.dtype)
 
-        The cost is summed over steps and sequences; the gradient is divided by
-        ``normalizer`` (default: the number of sequences B).  Returns the cost and
-        the final states, to carry into the next chunk.
-        """
-        graph, values = self._inputs(X, state)
+    def train_step(self, batch, optimizer) -> float:
+        """Forward, backward and one update on a batch of sequences (time first); the
+        gradient is averaged over ``batch.size`` examples.  A model that carries state
+        starts from the state the previous batch ended in (reset when ``batch.first``)."""
+        B = np.shape(batch.inputs)[1]
+        state = None
+        if self.carries_state:
+            if batch.first or self.carried_state is None or len(self.carried_state[0]) != B:
+                self.carried_state = self.initial_state(B)
+            state = self.carried_state
+        graph, values = self._inputs(batch.inputs, state, training=True)
         _, *final = graph.propagate(values)
-        cost = graph.backpropagate([np.asarray(Y, dtype=self.dtype)])
-        optimizer.optimize(values[0].shape[1] if normalizer is None else normalizer)
-        return cost, final
+        cost = graph.backpropagate([self.targets(batch.targets)])
+        optimizer.optimize(batch.size)
+        if self.carries_state:
+            self.carried_state = [np.array(s) for s in final]
+        return cost / batch.size
 
-    # -- files -----------------------------------------------------------------------
+    def evaluate_batch(self, inputs, targets, state=None) -> tuple[float, int, None]:
+        graph, values = self._inputs(inputs, state)
+        graph.propagate(values)
+        return graph.compute_cost([self.targets(targets)]), np.shape(inputs)[1], None
 
-    def save(self, path: str | os.PathLike, metadata: dict | None = None,
-             extra_tensors: dict[str, np.ndarray] | None = None) -> Path:
-        """Write the architecture (JSON) and weights (safetensors) to ``path``, atomically.
 
-        ``metadata`` (JSON-ready: a vocabulary, training figures) and ``extra_tensors``
-        come back as ``.metadata`` and ``.extra_tensors`` from ``load``.
-        """
-        return write_model_file(path, FORMAT, FORMAT_VERSION, self.config(),
-                                {p.name: p.w for p in self.parameter_nodes},
-                                self.metadata if metadata is None else metadata, extra_tensors)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> RecurrentNetwork:
-        """The network saved in ``path``; ModelFileError naming the file if it is not one.
-        Reads JSON and arrays only: no code from the file is run."""
-        path = Path(path)
-        content = read_model_file(path, FORMAT, FORMAT_VERSION, "dagnet recurrent network")
-        config = content.config
-        try:
-            net = cls(config["cell"], config["n_inputs"], config["hidden"],
-                      config["n_outputs"], inputs=config["inputs"], fused=config["fused"],
-                      dtype=np.dtype(config["dtype"]))
-        except (KeyError, TypeError, ValueError) as exc:
-            raise ModelFileError(f"{path}: corrupt network description "
-                                 f"({type(exc).__name__}: {exc})") from None
-        assign_weights(path, net.parameter_nodes, content.weights)
-        net.metadata = content.metadata
-        net.extra_tensors = content.extra_tensors
-        return net
+def _check_architecture(cell, n_inputs, hidden, n_outputs, inputs, fused, sequence,
+                        embedding, dropout) -> None:
+    if cell not in CELL_TYPES:
+        raise ValueError(f"unknown cell {cell!r}; choose from {', '.join(CELL_TYPES)}")
+    if inputs not in INPUT_KINDS:
+        raise ValueError(f"inputs must be one of {INPUT_KINDS}, got {inputs!r}")
+    if not fused and inputs != "dense":
+        raise ValueError("composed (unfused) cells read dense inputs (one-hot rows)")
+    if sequence and not fused:
+        raise ValueError("sequence-level layers are fused: sequence=True needs fused=True")
+    if not hidden or min(hidden) < 1 or n_inputs < 1 or n_outputs < 1:
+        raise ValueError(f"sizes must be positive, got n_inputs={n_inputs}, "
+                         f"hidden={hidden}, n_outputs={n_outputs}")
+    if embedding is not None and (inputs != "indices" or int(embedding) < 1):
+        raise ValueError(f"an embedding reads symbol indices (inputs='indices') and has a "
+                         f"positive width, got inputs={inputs!r}, embedding={embedding}")
+    if not 0 <= dropout < 1:
+        raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
 
 
 def count_parameters(cell: str, n_inputs: int, hidden: int | Sequence[int],

@@ -57,7 +57,7 @@ def plot_learning_curves(path: str | os.PathLike, history: Sequence[dict],
     left.set_ylabel("accuracy (%)")
     left.set_title("accuracy")
     left.legend()
-    right.plot(epochs, [h["cost"] for h in history], "o-", color="tab:red")
+    right.plot(epochs, [h["loss"] for h in history], "o-", color="tab:red")
     right.set_xlabel("epoch")
     right.set_ylabel("mean cost per image")
     right.set_title("training cost")
@@ -208,3 +208,47 @@ def plot_errors(path: str | os.PathLike, images: np.ndarray, labels: np.ndarray,
     title = (f"{n_wrong} misclassified of {len(labels)} test digits; the "
              f"{len(order)} most confident mistakes: predicted (true) probability")
     return plot_digits(path, images[order], captions, title)
+
+
+def _penultimate(model):
+    """The activation node feeding the last layer, or None when there is one layer."""
+    last_linear = model.output_nodes[0][0].parents[0][0]
+    source = last_linear.parents[0][0]
+    return None if source in model.input_nodes else source
+
+
+def forward_with_features(model, X: np.ndarray, chunk: int = 10000
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """The output probabilities and the penultimate layer's activations (the input
+    itself for a one-layer net) for the rows of X."""
+    hidden = _penultimate(model)
+    outputs, features = [], []
+    for i in range(0, len(X), chunk):
+        outputs.append(model.propagate([X[i:i + chunk]])[0])
+        features.append(hidden.y[0] if hidden is not None else X[i:i + chunk])
+    return np.concatenate(outputs), np.concatenate(features)
+
+
+def draw_mnist_run(folder: Path, model, preprocessing, history: Sequence[dict],
+                   X_test: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray,
+                   title: str, three_d: bool = False) -> dict:
+    """Every figure of a ``dagnet mnist`` run into ``folder``; returns ``figures`` (the
+    file names) and the test ``confusion_matrix`` for the run record."""
+    probabilities, features = forward_with_features(model, X_test)
+    predicted = probabilities.argmax(axis=1)
+    first = next(node for node in model.parameter_nodes if node.name == "layer1/W")
+    matrix = confusion_matrix(test_labels, predicted)
+    paths = [plot_learning_curves(folder / "learning_curves.png", history, title),
+             plot_weights(folder / "weights.png", preprocessing.pixel_weights(first.w),
+                          "first-layer weights on the pixels")]
+    n = min(1000, len(features))
+    hidden = _penultimate(model)
+    where = (f"penultimate layer ({hidden.y[0].shape[1]} units)" if hidden is not None
+             else "the input (a one-layer net has no hidden layer)")
+    paths.append(plot_deep_features(folder / "deep_features.png", features[:n],
+                                    test_labels[:n], f"PCA of the {where}, {n} test images",
+                                    three_d=three_d))
+    paths.append(plot_confusion_matrix(folder / "confusion_matrix.png", matrix))
+    paths.append(plot_errors(folder / "errors.png", test_images, test_labels, predicted,
+                             probabilities.max(axis=1)))
+    return {"figures": [path.name for path in paths], "confusion_matrix": matrix.tolist()}

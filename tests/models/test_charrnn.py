@@ -7,13 +7,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import dagnet
 from dagnet.data.text import CharStreams
-from dagnet.errors import ModelFileError, NonFiniteError
+from dagnet.errors import DataError, ModelFileError, NonFiniteError
 from dagnet.gradcheck import check_gradients
 from dagnet.models.charrnn import CharRNN
 from dagnet.models.rnn import RecurrentNetwork
 from dagnet.nodes import LSTMLayerNode
 from dagnet.optim import RMSProp
+from dagnet.training import Batch, StreamBatches
 
 CHARS = "abcdefg"
 V = len(CHARS)
@@ -69,7 +71,7 @@ def test_gradients_through_embedding_dropout_and_carried_state(cell, embedding, 
     values = [symbols(rng, T, B)] + [0.5 * rng.standard_normal(s.shape)
                                      for s in net.initial_state(B)]
     if dropout:
-        values += net.dropout_masks(rng, T, B)
+        values += net.dropout_masks(T, B)
     report = check_gradients(graph, values, [net.one_hot(symbols(rng, T, B))],
                              rng=np.random.default_rng(0))
     assert report.worst < 1e-6, str(report)
@@ -78,38 +80,38 @@ def test_gradients_through_embedding_dropout_and_carried_state(cell, embedding, 
 
 def test_dropout_is_inverted_seeded_and_off_at_evaluation(rng):
     net = CharRNN(CHARS, [64, 32], dropout=0.25, rng=np.random.default_rng(0))
-    masks = net.dropout_masks(np.random.default_rng(5), 50, 20)
+    net.rng = np.random.default_rng(5)
+    masks = net.dropout_masks(50, 20)
     assert [m.shape for m in masks] == [(50, 20, 64), (50, 20, 32)]
     values = np.unique(masks[0])
     np.testing.assert_allclose(values, [0, 1 / 0.75])
     assert np.mean(masks[0] == 0) == pytest.approx(0.25, abs=0.01)
-    for a, b in zip(masks, net.dropout_masks(np.random.default_rng(5), 50, 20)):
+    net.rng = np.random.default_rng(5)
+    for a, b in zip(masks, net.dropout_masks(50, 20)):
         np.testing.assert_array_equal(a, b)
     # Evaluation and sampling use the graph without masks: the same value every time.
     X, Y = symbols(rng, 8, 3), symbols(rng, 8, 3)
-    state = net.initial_state(3)
-    assert net.evaluate(X, Y, state)[0] == net.evaluate(X, Y, state)[0]
+    assert net.evaluate(X, Y) == net.evaluate(X, Y)
     assert net.graph(8) is not net.graph(8, training=True)
-    # Training draws masks from the generator: two generators with one seed, one update.
+    # Training draws masks from the model's generator: one seed, one update, one loss.
     losses = []
     for _ in range(2):
         net2 = CharRNN(CHARS, [16], dropout=0.5, rng=np.random.default_rng(0))
+        net2.rng = np.random.default_rng(7)
         optimizer = RMSProp(net2.parameter_nodes, 1e-3)
-        losses.append(net2.train_step(X, Y, optimizer, net2.initial_state(3),
-                                      np.random.default_rng(7))[0])
+        losses.append(net2.train_step(Batch(X, Y, X.size, first=True), optimizer))
     assert losses[0] == losses[1]
-    with pytest.raises(ValueError, match="needs an rng"):
-        net2.train_step(X, Y, optimizer, net2.initial_state(3))
 
 
 def test_float32_end_to_end(rng):
     net = CharRNN(CHARS, [8, 8], embedding=4, dropout=0.1, rng=np.random.default_rng(0))
     optimizer = RMSProp(net.parameter_nodes, 1e-3)
     X, Y = symbols(rng, 7, 3), symbols(rng, 7, 3)
-    _, state = net.train_step(X, Y, optimizer, net.initial_state(3), rng)
-    assert all(s.dtype == np.float32 for s in state)
+    loss = net.train_step(Batch(X, Y, X.size, first=True), optimizer)
+    assert np.isfinite(loss)
+    assert all(s.dtype == np.float32 for s in net.carried_state)
     assert all(p.w.dtype == np.float32 for p in net.parameter_nodes)
-    logits, _ = net.step([0, 1, 2], state)
+    logits, _ = net.step([0, 1, 2], net.carried_state)
     assert logits.shape == (3, V) and logits.dtype == np.float32
 
 
@@ -118,21 +120,36 @@ def test_it_learns_a_repeating_text():
     net = CharRNN(sorted(set(text)), [32], rng=np.random.default_rng(0))
     streams, _ = CharStreams.split(net.vocabulary.encode(text), 4, 13)
     optimizer = RMSProp(net.parameter_nodes, 1e-2, rho=0.95, clip_value=5)
-    losses = []
-    for _ in range(60):
-        X, Y, first = streams.next_batch()
-        if first:
-            state = net.initial_state(4)
-        cost, state = net.train_step(X, Y, optimizer, state)
-        losses.append(cost / X.size)
+    data = StreamBatches(streams)
+    losses = [net.train_step(data.next_batch(), optimizer) for _ in range(60)]
     assert losses[0] > 2.0 and np.mean(losses[-10:]) < 0.2
+    assert net.generate(26, 0, np.random.default_rng(0), prime="hello") == (
+        " world, hello world, hello")
+
+
+def test_carried_state_is_reset_at_the_first_batch_of_the_streams(rng):
+    net = CharRNN(CHARS, [6], rng=np.random.default_rng(0))
+    optimizer = RMSProp(net.parameter_nodes, 1e-30)  # below float32 rounding: only the state moves
+    X, Y = symbols(rng, 4, 2), symbols(rng, 4, 2)
+    first = net.train_step(Batch(X, Y, X.size, first=True), optimizer)
+    carried = net.train_step(Batch(X, Y, X.size), optimizer)
+    again = net.train_step(Batch(X, Y, X.size, first=True), optimizer)
+    assert first == again != carried
+
+
+def test_generate_length_zero_and_unknown_prime(rng):
+    net = CharRNN(CHARS, [4], rng=np.random.default_rng(0))
+    assert net.generate(0, 0.8, rng) == ""
+    assert len(net.generate(5, 0.8, rng)) == 5
+    with pytest.raises(DataError, match="does not know"):
+        net.generate(3, 0.8, rng, prime="xyz")
 
 
 def test_debug_names_the_node_that_turns_non_finite(rng):
     net = CharRNN(CHARS, [4], debug=True, rng=np.random.default_rng(0))
     net.W_out.w[0, 0] = np.inf
     with pytest.raises(NonFiniteError, match="'output/W'.*NaN or infinite"):
-        net.evaluate(symbols(rng, 3, 2), symbols(rng, 3, 2), net.initial_state(2))
+        net.evaluate(symbols(rng, 3, 2), symbols(rng, 3, 2))
 
 
 def test_save_and_load_give_the_same_model(tmp_path, rng):
@@ -140,9 +157,10 @@ def test_save_and_load_give_the_same_model(tmp_path, rng):
                   rng=np.random.default_rng(0))
     path = net.save(tmp_path / "m.safetensors", metadata={"note": "hi"},
                     extra_tensors={"state/0": np.ones(3)})
-    loaded, metadata, extra = CharRNN.load(path)
-    assert loaded.config() == net.config() and metadata == {"note": "hi"}
-    np.testing.assert_array_equal(extra["state/0"], np.ones(3))
+    loaded = CharRNN.load(path)
+    assert type(dagnet.load(path)) is CharRNN
+    assert loaded.config() == net.config() and loaded.metadata == {"note": "hi"}
+    np.testing.assert_array_equal(loaded.extra_tensors["state/0"], np.ones(3))
     X = rng.integers(0, 4, (5, 2))
     state = net.initial_state(2)
     np.testing.assert_array_equal(net.graph(5).propagate([X] + state)[0],
@@ -160,7 +178,7 @@ def test_load_refuses_other_files(tmp_path):
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"hidden": [4, 4, 4, 4]}, "1 to 3 layers"), ({"cell": "tree"}, "unknown cell"),
-    ({"dropout": 1.0}, "dropout"), ({"embedding": 0}, "embedding width")])
+    ({"dropout": 1.0}, "dropout"), ({"embedding": 0}, "positive width")])
 def test_bad_configurations_are_refused(kwargs, message):
     with pytest.raises(ValueError, match=message):
         CharRNN(CHARS, **kwargs)

@@ -21,6 +21,7 @@ from dagnet.models.rnn import (
 )
 from dagnet.nodes import SequenceLinearNode, SoftmaxCrossEntropyNode
 from dagnet.optim import Adam, GradientDescent
+from dagnet.training import Batch
 
 CELLS = list(CELL_TYPES)
 
@@ -130,9 +131,9 @@ def test_unrolled_graphs_are_cached_by_length(rng):
     net = RecurrentNetwork("gru", 3, 4, 3)
     optimizer = GradientDescent(net.parameter_nodes, 0.1)
     for T in [5, 9, 5, 9, 5]:
-        net.train_step(rng.standard_normal((T, 2, 3)), one_hot_targets(rng, T, 2, 3),
+        net.train_step(Batch(rng.standard_normal((T, 2, 3)), one_hot_targets(rng, T, 2, 3), 2),
                        optimizer)
-    assert sorted(net._graphs) == [5, 9]
+    assert sorted(net._graphs) == [(5, False), (9, False)]
     assert net.graph(5) is net.graph(5)
 
 
@@ -208,7 +209,7 @@ def test_a_2000_step_unrolled_graph_trains_under_the_default_recursion_limit(cel
     X = np.eye(3)[symbols[:-1]][:, None]
     Y = np.eye(3)[symbols[1:]][:, None]
     optimizer = Adam(net.parameter_nodes, 0.05)
-    costs = [net.train_step(X, Y, optimizer)[0] for _ in range(5)]
+    costs = [net.train_step(Batch(X, Y, 1), optimizer) for _ in range(5)]
     assert np.all(np.isfinite(costs)) and costs[-1] < costs[0]
     assert sys.getrecursionlimit() == limit
 
