@@ -14,7 +14,6 @@ from dagnet.errors import (
 )
 from dagnet.gradcheck import check_gradients, check_node_gradients
 from dagnet.graph import Graph
-from dagnet.version import __version__
 from dagnet.io import save
 from dagnet.models import GraphModel, Model, fully_connected, load, register_model
 from dagnet.node import GradientNode, InputNode, Node, ParameterNode, register_node
@@ -45,7 +44,7 @@ from dagnet.nodes import (
 )
 from dagnet.optim import GradientDescent, OptimizationAlgorithm
 from dagnet.training import History, Trainer
-
+from dagnet.version import __version__
 
 __all__ = [
     "DagnetError", "DataError", "GradientDescent", "GradientNode", "Graph", "GraphError",

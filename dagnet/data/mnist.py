@@ -75,7 +75,7 @@ def search_folders(data_dir: str | os.PathLike | None = None) -> list[tuple[str,
     folders = []
     # A folder may hold the files, or be a data root with them in mnist/ (like the cache).
     if data_dir is not None:
-        folders += [("--data-dir", Path(data_dir)), ("--data-dir", Path(data_dir) / "mnist")]
+        folders += [("--data", Path(data_dir)), ("--data", Path(data_dir) / "mnist")]
     env = os.environ.get(ENV_VARIABLE)
     if env:
         folders += [(f"${ENV_VARIABLE}", Path(env) / "mnist"), (f"${ENV_VARIABLE}", Path(env))]
@@ -110,7 +110,7 @@ def locate_mnist(data_dir: str | os.PathLike | None = None, *, download: bool = 
         searched += f"; ${ENV_VARIABLE} is not set"
     raise DataError(f"MNIST not found: need the four files {', '.join(FILE_NAMES)} (raw or "
                     f".gz) in one folder. Searched: {searched}. Download into the cache "
-                    f"failed: {reason}. Put the files in a folder and pass --data-dir DIR or "
+                    f"failed: {reason}. Put the files in a folder and pass --data DIR or "
                     f"set {ENV_VARIABLE}=DIR")
 
 

@@ -53,6 +53,7 @@ from dagnet.nodes import (
     UnstackNode,
 )
 from dagnet.nodes.activations import softmax
+from dagnet.training import ArrayBatches
 
 INPUT_KINDS = ("dense", "indices")
 
@@ -477,6 +478,10 @@ class RecurrentNetwork(Model):
         if self.carries_state:
             self.carried_state = [np.array(s) for s in final]
         return cost / batch.size
+
+    def batches(self, X, Y, batch_size: int, rng: np.random.Generator | None):
+        """``fit``'s iterator: sequences (time first) in shuffled mini-batches."""
+        return ArrayBatches(X, Y, batch_size, rng, axis=1)
 
     def evaluate_batch(self, inputs, targets, state=None) -> tuple[float, int, None]:
         graph, values = self._inputs(inputs, state)

@@ -70,12 +70,16 @@ class _Counted:
 
 
 class ArrayBatches(_Counted):
-    """Mini-batches of rows of ``X`` and ``Y`` (batch first), reshuffled every epoch by
-    ``rng`` (None: in order).  The last batch of an epoch may be smaller."""
+    """Mini-batches of rows of ``X`` and ``Y`` (batch first; ``axis=1`` for time-first
+    sequences), reshuffled every epoch by ``rng`` (None: in order).  The last batch of
+    an epoch may be smaller."""
 
     def __init__(self, X: np.ndarray, Y: np.ndarray, batch_size: int,
-                 rng: np.random.Generator | None = None):
+                 rng: np.random.Generator | None = None, axis: int = 0):
         super().__init__()
+        if axis:  # the examples along ``axis``: move them first once, take rows below
+            X, Y = np.moveaxis(X, axis, 0), np.moveaxis(np.asarray(Y), axis, 0)
+        self.axis = axis
         if len(X) != len(Y):
             raise DataError(f"X has {len(X)} rows but Y has {len(Y)}: one target per example")
         if len(X) == 0:
@@ -96,7 +100,10 @@ class ArrayBatches(_Counted):
     def next_batch(self) -> Batch:
         start = self.position * self.batch_size
         rows = self._order[start:start + self.batch_size]
-        batch = Batch(self.X[rows], self.Y[rows], len(rows))
+        X, Y = self.X[rows], self.Y[rows]
+        if self.axis:
+            X, Y = np.moveaxis(X, 0, self.axis), np.moveaxis(Y, 0, self.axis)
+        batch = Batch(X, Y, len(rows))
         self._advance()
         if self.is_new_epoch:
             self._order = self._new_order()

@@ -29,6 +29,9 @@ from dataclasses import dataclass, field
 from dagnet.errors import DagnetError, NonFiniteError
 
 STOP_REASONS = ("done", "budget", "interrupted", "diverged", "error")
+# Extensions of lower priority run before the step's log entry is written (they measure
+# what goes into it), the others after it (they save or show it).
+LOG_PRIORITY = 50
 
 
 def parse_trigger(trigger) -> tuple[int, str]:
@@ -147,6 +150,7 @@ class Trainer:
         # The training loss, examples and seconds since the last log entry.
         self.window_loss, self.window_examples, self.window_seconds = 0.0, 0, 0.0
         self.last_loss = math.nan
+        self.step_learning_rate = math.nan
         self._stop_request: tuple[str, str] | None = None
 
     # -- counters ----------------------------------------------------------------------
@@ -221,6 +225,8 @@ class Trainer:
 
     def _one_step(self) -> None:
         batch = self.data.next_batch()
+        # Extensions may change the rate after this step; the log shows the one used.
+        self.step_learning_rate = self.optimizer.current_learning_rate()
         started = time.perf_counter()
         loss = float(self.model.train_step(batch, self.optimizer))
         seconds = time.perf_counter() - started
@@ -230,16 +236,24 @@ class Trainer:
         self.window_loss += loss * batch.size
         self.window_examples += batch.size
         self.last_loss = loss
+        logged = False
         for ext in self.extensions:
+            if not logged and ext.priority >= LOG_PRIORITY:
+                logged = self._log_if_due()
             if self.fires(ext.trigger):
                 ext(self)
+        if not logged:
+            self._log_if_due()
+
+    def _log_if_due(self) -> bool:
         if self.fires(self.log_every):
             self._log()
+        return True
 
     def _log(self) -> None:
         entry = {"step": self.step, "epoch": round(self.epoch_detail, 6),
                  "loss": self.window_loss / max(self.window_examples, 1),
-                 "learning_rate": self.optimizer.current_learning_rate(),
+                 "learning_rate": self.step_learning_rate,
                  "train_seconds": self.window_seconds,
                  "examples_per_second": self.window_examples / max(self.window_seconds,
                                                                      1e-12)}

@@ -82,7 +82,7 @@ def test_nothing_anywhere_and_no_network_is_one_clear_error(no_places, closed_po
     for name in FILE_NAMES:
         assert name in message
     assert str(tmp_path / "empty") in message and str(no_places) in message
-    assert ENV_VARIABLE in message and "--data-dir" in message
+    assert ENV_VARIABLE in message and "--data" in message
     assert "refused" in message.lower()
     assert "\n" not in message
 
