@@ -170,12 +170,6 @@ class Graph:
     def get_parameter_nodes(self) -> list[ParameterNode]:
         return self.parameter_nodes
 
-    def to_dot(self, title: str = "dagnet") -> str:
-        """The graph in Graphviz DOT: inputs, parameters, operations and costs styled apart."""
-        from dagnet.viz.dot import graph_to_dot
-
-        return graph_to_dot(self, title)
-
 
 def _as_pair(spec) -> tuple[Node, int]:
     if isinstance(spec, Node):

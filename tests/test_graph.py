@@ -23,6 +23,7 @@ from dagnet import (
     TanhNode,
     fully_connected,
 )
+from dagnet.viz.dot import graph_to_dot
 
 
 def small_regression(rng):
@@ -165,7 +166,7 @@ def test_debug_mode_names_the_first_non_finite_node():
 
 def test_to_dot_styles_kinds_apart():
     graph = fully_connected([3, 2], 4, output_activation="softmax")
-    dot = graph.to_dot()
+    dot = graph_to_dot(graph)
     assert dot.startswith('digraph "dagnet" {')
     assert dot.count("fillcolor=\"#cfe8ff\"") == 2  # X and Y
     assert dot.count("fillcolor=\"#ffe7a8\"") == 4  # two W and two b

@@ -12,7 +12,6 @@ from dagnet.optim.adagrad import Adagrad
 from dagnet.optim.adam import Adam
 from dagnet.optim.adamax import AdaMax
 from dagnet.optim.base import OptimizationAlgorithm
-from dagnet.optim.checkpoint import load_checkpoint, save_checkpoint
 from dagnet.optim.checks import check_hyperparameter
 from dagnet.optim.gradient_descent import GradientDescent
 from dagnet.optim.momentum import Momentum
@@ -47,6 +46,6 @@ __all__ = [
     "OPTIMIZERS", "SCHEDULES", "AdaMax", "Adadelta", "Adagrad", "Adam", "ConstantSchedule",
     "CosineSchedule", "ExponentialSchedule", "GradientDescent", "LRSchedule", "Momentum",
     "Nadam", "Nesterov", "OptimizationAlgorithm", "RMSProp", "StepSchedule",
-    "WarmupSchedule", "check_hyperparameter", "load_checkpoint", "save_checkpoint",
+    "WarmupSchedule", "check_hyperparameter",
     "schedule_from_config",
 ]

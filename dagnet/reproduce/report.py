@@ -13,8 +13,11 @@ import json
 import os
 import platform
 import shlex
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import quote
+
+import numpy as np
 
 from dagnet.files import atomic_write_text
 from dagnet.reproduce.experiments import (
@@ -24,6 +27,7 @@ from dagnet.reproduce.experiments import (
     Table,
     display_command,
 )
+from dagnet.training import environment
 
 PAGE = "index.html"
 LOG = "log.txt"
@@ -285,12 +289,6 @@ def write_page(root: Path, run: dict) -> Path:
 
 def machine() -> dict:
     """Versions, CPU and BLAS of this machine, for the page's environment table."""
-    from importlib import metadata
-
-    import numpy as np
-
-    from dagnet.cli.common import environment
-
     env = environment()
     for package in ("matplotlib", "tqdm", "safetensors", "pillow"):
         try:

@@ -15,13 +15,12 @@ import numpy as np
 from matplotlib.ticker import MaxNLocator
 
 from dagnet.files import atomic_write_bytes
+from dagnet.optim import OPTIMIZERS
 from dagnet.viz.plots import new_figure, save_figure
 
 
 def optimizer_colors(names: Sequence[str]) -> dict[str, tuple]:
     """One tab10 colour per optimizer, the same in every figure whichever are drawn."""
-    from dagnet.optim import OPTIMIZERS
-
     cmap = matplotlib.colormaps["tab10"]
     order = list(OPTIMIZERS) + [name for name in names if name not in OPTIMIZERS]
     return {name: cmap(order.index(name) % 10) for name in names}
