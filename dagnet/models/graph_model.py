@@ -2,9 +2,10 @@
 
 ``fully_connected`` returns one; ``GraphModel.from_graph(graph)`` makes a user's own
 Graph one.  Being a Graph, it keeps the tutorial's node-level view: ``propagate``,
-``backpropagate``, ``parameter_nodes`` (``dagnet.viz.dot.graph_to_dot`` draws it).  The graph has one input X
-(batch, features...), its first output is the prediction, and its cost is summed
-over the batch (the tutorial's node); the Model side reports means per example.
+``backpropagate``, ``parameter_nodes`` (``dagnet.viz.dot.graph_to_dot`` draws it).
+The graph has one input X (batch, features...), its first output is the prediction,
+and its cost is summed over the batch (the tutorial's node); the Model side reports
+means per example.
 """
 
 from __future__ import annotations
