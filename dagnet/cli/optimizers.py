@@ -27,10 +27,12 @@ from dagnet.cli.common import (
     write_metrics,
 )
 from dagnet.errors import DagnetError, NonFiniteError
+from dagnet.optim import ALIASES, OPTIMIZERS, optimizer_choices, optimizer_name
 
 # Learning rates per data set: for each algorithm the lowest final training cost (mean
 # of seeds 0-2 on disk, seed 0 on MNIST) over a grid a factor ~3 apart; docs/optimizers.md
-# gives the commands and the results.
+# gives the commands and the results.  These are measurements: an algorithm registered
+# since (not in a table) runs at its declared default rate, and the output says so.
 LEARNING_RATES = {
     "disk": {"gd": 0.3, "momentum": 0.03, "nesterov": 0.03, "adagrad": 0.3, "rmsprop": 0.01,
              "adadelta": 3.0, "adam": 0.01, "adamax": 0.03, "nadam": 0.01},
@@ -62,7 +64,7 @@ def register(subparsers) -> None:
                              f"{NETWORKS['disk']['epochs']}, mnist {NETWORKS['mnist']['epochs']})")
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help="examples per update (default: disk 32, mnist 64)")
-    parser.add_argument("--optimizers", default=",".join(LEARNING_RATES["disk"]),
+    parser.add_argument("--optimizers", default=None,
                         help="comma-separated algorithms to compare (default: all)")
     parser.add_argument("--lr-for", action="append", default=[], metavar="NAME=LR",
                         help="override one algorithm's learning rate (repeatable)")
@@ -79,7 +81,7 @@ def register(subparsers) -> None:
         description="Follow every optimization algorithm from the same start on the "
                     "Rosenbrock function and on an ill-conditioned quadratic; write "
                     "trajectories.png (and trajectories.gif with --gif) and metrics.json.")
-    parser.add_argument("--optimizers", default=",".join(LEARNING_RATES["disk"]),
+    parser.add_argument("--optimizers", default=None,
                         help="comma-separated algorithms to draw (default: all)")
     parser.add_argument("--rosenbrock-steps", type=positive_int, default=3000,
                         help="updates on the Rosenbrock function (default 3000)")
@@ -93,29 +95,46 @@ def register(subparsers) -> None:
 
 # -- dagnet optimizers ------------------------------------------------------------------
 
-def _chosen(text: str) -> list[str]:
-    from dagnet.optim import OPTIMIZERS
-
+def _chosen(text: str | None) -> list[str]:
+    """The registered names of --optimizers (aliases such as sgd allowed); None: all."""
+    if text is None:
+        return list(OPTIMIZERS)
     names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in OPTIMIZERS]
+    unknown = [name for name in names if name not in OPTIMIZERS and name not in ALIASES]
     if unknown or not names:
         raise DagnetError(f"unknown optimizer(s) {', '.join(unknown) or '(none)'}; choose from "
-                          f"{', '.join(OPTIMIZERS)}")
-    return list(dict.fromkeys(names))
+                          f"{optimizer_choices()}")
+    return list(dict.fromkeys(optimizer_name(name) for name in names))
 
 
-def _learning_rates(dataset: str, names: list[str], overrides: list[str]) -> dict[str, float]:
-    rates = {name: LEARNING_RATES[dataset][name] for name in names}
+def learning_rate_for(table: dict[str, float], name: str) -> tuple[float, str]:
+    """(rate, source): the tuned rate of ``table``, or for an algorithm the table lacks
+    (registered after the sweep) its declared default learning rate."""
+    if name in table:
+        return table[name], "tuned"
+    return OPTIMIZERS[name].default_learning_rate, "declared default"
+
+
+def _learning_rates(dataset: str, names: list[str], overrides: list[str]
+                    ) -> dict[str, tuple[float, str]]:
+    """name -> (learning rate, where it comes from: tuned, declared default or --lr-for)."""
+    rates = {name: learning_rate_for(LEARNING_RATES[dataset], name) for name in names}
     for item in overrides:
         name, _, value = item.partition("=")
+        name = ALIASES.get(name, name)
         if name not in rates:
             raise DagnetError(f"--lr-for {item}: {name!r} is not among the compared optimizers "
                               f"({', '.join(names)})")
         try:
-            rates[name] = float(value)
+            rates[name] = (float(value), "--lr-for")
         except ValueError:
             raise DagnetError(f"--lr-for {item}: {value!r} is not a number") from None
     return rates
+
+
+def _untuned(source: str) -> str:
+    """A note for the report when the rate was not measured for this problem."""
+    return " (declared default, not tuned here)" if source == "declared default" else ""
 
 
 def _streams(seed: int) -> dict[str, np.random.Generator]:
@@ -160,7 +179,6 @@ def _evaluate(graph, X: np.ndarray, Y: np.ndarray | None, labels: np.ndarray) ->
 
 def run_optimizers(args: argparse.Namespace) -> int:
     from dagnet.models import fully_connected
-    from dagnet.optim import OPTIMIZERS
     from dagnet.training import train
     from dagnet.viz.optimizers import plot_learning_curves
 
@@ -188,7 +206,8 @@ def run_optimizers(args: argparse.Namespace) -> int:
     curves, table = {}, []
     for name in names:
         graph = build()  # the same seed: the same initial weights for every optimizer
-        optimizer = OPTIMIZERS[name](graph.parameter_nodes, rates[name])
+        rate, source = rates[name]
+        optimizer = OPTIMIZERS[name](graph.parameter_nodes, rate)
         try:
             history = train(graph, optimizer, X, Y, epochs=epochs, batch_size=batch_size,
                             rng=_streams(args.seed)["order"],
@@ -209,7 +228,7 @@ def run_optimizers(args: argparse.Namespace) -> int:
         accuracies = curves[name]["test_accuracy"]
         best = int(np.argmax(accuracies))
         row = {"optimizer": name, "algorithm": type(optimizer).__name__,
-               "learning_rate": rates[name],
+               "learning_rate": rate, "learning_rate_source": source,
                "final_cost": curves[name]["cost"][-1],
                "final_test_accuracy": accuracies[-1],
                "best_test_accuracy": accuracies[best], "best_epoch": best,
@@ -217,8 +236,8 @@ def run_optimizers(args: argparse.Namespace) -> int:
                                         if history else None),
                "diverged": diverged}
         table.append(row)
-        say(f"  {name:9s} lr {rates[name]:<7g} cost {row['final_cost']:.4f}  test accuracy "
-            f"{100 * row['final_test_accuracy']:.2f}%"
+        say(f"  {name:9s} lr {rate:<7g} cost {row['final_cost']:.4f}  test accuracy "
+            f"{100 * row['final_test_accuracy']:.2f}%" + _untuned(source)
             + (f"  DIVERGED: {diverged}" if diverged else ""))
     figure = plot_learning_curves(
         curves, folder / "optimizers.png",
@@ -288,7 +307,6 @@ PROBLEMS = [
 def follow(name: str, gradient, start, learning_rate: float, steps: int) -> np.ndarray:
     """The (steps + 1, 2) points an optimizer visits from ``start``."""
     from dagnet.node import ParameterNode
-    from dagnet.optim import OPTIMIZERS
 
     node = ParameterNode(np.array(start, dtype=np.float64))
     optimizer = OPTIMIZERS[name]([node], learning_rate)
@@ -321,7 +339,7 @@ def run_trajectories(args: argparse.Namespace) -> int:
         paths[problem["name"]], results[problem["name"]] = {}, {}
         minimum = np.array(problem["minimum"])
         for name in names:
-            rate = problem["learning_rates"][name]
+            rate, source = learning_rate_for(problem["learning_rates"], name)
             points = follow(name, problem["gradient"], problem["start"], rate,
                             steps[problem["name"]])
             paths[problem["name"]][name] = points
@@ -330,7 +348,8 @@ def run_trajectories(args: argparse.Namespace) -> int:
             final = points[-1]
             diverged = not np.all(np.isfinite(final))
             results[problem["name"]][name] = {
-                "learning_rate": rate, "steps": steps[problem["name"]],
+                "learning_rate": rate, "learning_rate_source": source,
+                "steps": steps[problem["name"]],
                 "final_point": None if diverged else final, "diverged": bool(diverged),
                 "final_value": None if diverged else float(problem["function"](*final)),
                 "final_distance_to_minimum": None if diverged else float(distances[-1]),
@@ -347,12 +366,14 @@ def run_trajectories(args: argparse.Namespace) -> int:
         say(f"{problem['name']} from {problem['start']}, {steps[problem['name']]} steps:")
         for name, row in results[problem["name"]].items():
             reached = row["first_step_within_1e-3"]
+            note = _untuned(row["learning_rate_source"])
             if row["diverged"]:
-                say(f"  {name:9s} lr {row['learning_rate']:<6g} DIVERGED")
+                say(f"  {name:9s} lr {row['learning_rate']:<6g} DIVERGED{note}")
                 continue
             say(f"  {name:9s} lr {row['learning_rate']:<6g} distance to the minimum "
                 f"{row['final_distance_to_minimum']:.2e}"
-                + (f", within 1e-3 after {reached} steps" if reached is not None else ""))
+                + (f", within 1e-3 after {reached} steps" if reached is not None else "")
+                + note)
     write_metrics(folder, {
         "command": "trajectories", "seconds": time.perf_counter() - started,
         "problems": {p["name"]: {"title": p["title"], "start": p["start"],

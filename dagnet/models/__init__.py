@@ -1,8 +1,7 @@
 """Models: the ``Model`` protocol, ``load`` for any model file, and the builders."""
 
-from dagnet.models.base import MODEL_TYPES, Model, load, make_optimizer, register_model
+from dagnet.models.base import MODEL_TYPES, Model, load, register_model
 from dagnet.models.fully_connected import fully_connected
 from dagnet.models.graph_model import GraphModel
 
-__all__ = ["MODEL_TYPES", "GraphModel", "Model", "fully_connected", "load", "make_optimizer",
-           "register_model"]
+__all__ = ["MODEL_TYPES", "GraphModel", "Model", "fully_connected", "load", "register_model"]

@@ -23,7 +23,7 @@ model's dtype at this boundary.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ import numpy as np
 from dagnet.errors import DataError, ModelFileError
 from dagnet.io import ModelFile, read_model_file, write_model_file
 from dagnet.node import ParameterNode
-from dagnet.optim import OPTIMIZERS, OptimizationAlgorithm
+from dagnet.optim import OptimizationAlgorithm, make_optimizer
 from dagnet.training import (
     ArrayBatches,
     Evaluate,
@@ -100,27 +100,6 @@ def class_targets(Y, n_classes: int, dtype, what: str = "Y") -> np.ndarray:
         raise DataError(f"{what} has shape {Y.shape}: give class indices, or one-hot rows "
                         f"of {n_classes} columns")
     return Y.astype(dtype, copy=False)
-
-
-def make_optimizer(optimizer: str | OptimizationAlgorithm,
-                   parameter_nodes: Sequence[ParameterNode], learning_rate: float | None = None,
-                   **options) -> OptimizationAlgorithm:
-    """An optimizer instance: ``optimizer`` itself, or a new one of that name
-    ("sgd", "adam"...) with ``learning_rate`` (default: the algorithm's) and options."""
-    if isinstance(optimizer, OptimizationAlgorithm):
-        if learning_rate is not None or options:
-            raise ValueError("pass learning_rate and options to the optimizer you built, "
-                             "not to fit()")
-        if [id(n) for n in optimizer.parameter_nodes] != [id(n) for n in parameter_nodes]:
-            raise ValueError("the optimizer was built for other parameters than the model's "
-                             "(use model.parameter_nodes)")
-        return optimizer
-    cls = OPTIMIZERS.get(optimizer)
-    if cls is None:
-        raise ValueError(f"unknown optimizer {optimizer!r}; choose from "
-                         f"{', '.join(OPTIMIZERS)}")
-    rate = cls.default_learning_rate if learning_rate is None else learning_rate
-    return cls(parameter_nodes, rate, **options)
 
 
 class Model:
@@ -228,7 +207,9 @@ class Model:
             X_val, Y_val = validation_data
             extensions.append(Evaluate((as_array(X_val, self.dtype, "validation X"), Y_val),
                                        batch_size=max(batch_size, 1000)))
-        trainer = Trainer(self, make_optimizer(optimizer, self.parameter_nodes, learning_rate,
+        if learning_rate is not None:
+            optimizer_options["learning_rate"] = learning_rate
+        trainer = Trainer(self, make_optimizer(optimizer, self.parameter_nodes,
                                                **optimizer_options),
                           data, epochs=epochs, extensions=extensions)
         return trainer.run()

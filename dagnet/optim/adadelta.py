@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dagnet.node import ParameterNode
-from dagnet.optim.base import OptimizationAlgorithm, accumulate_square
-from dagnet.optim.checks import check_decay, check_hyperparameter
+from dagnet.optim.base import OptimizationAlgorithm, accumulate_square, register_optimizer
+from dagnet.optim.hyperparameters import decay, learning_rate, positive
 
 
+@register_optimizer("adadelta")
 class Adadelta(OptimizationAlgorithm):
     """E[g²] ← ρ·E[g²] + (1 - ρ)·g²;  d = √(E[Δ²] + ε) / √(E[g²] + ε) · g;
     E[Δ²] ← ρ·E[Δ²] + (1 - ρ)·d²;  θ ← θ - η·d   (E[g²], E[Δ²] start at 0).
@@ -20,16 +18,11 @@ class Adadelta(OptimizationAlgorithm):
     accumulates d before that scaling.  ρ defaults to the paper's 0.95 (torch 0.9).
     """
 
-    default_learning_rate = 1.0
-
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float = 1.0,
-                 rho: float = 0.95, eps: float = 1e-6, **controls):
-        super().__init__(parameter_nodes, learning_rate, **controls)
-        self.rho = check_decay("rho", rho)
-        self.eps = check_hyperparameter("eps", eps)
-
-    def config(self) -> dict:
-        return {**super().config(), "rho": self.rho, "eps": self.eps}
+    hyperparameters = (
+        learning_rate(1.0),
+        decay("rho", 0.95, "decay of the squared-gradient average"),
+        positive("eps", 1e-6, "epsilon of the denominator"),
+    )
 
     def compute_direction(self, i: int, grad: np.ndarray) -> np.ndarray:
         mean_square = self.state_array(i, "mean_square")

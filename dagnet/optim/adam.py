@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dagnet.node import ParameterNode
-from dagnet.optim.base import OptimizationAlgorithm, accumulate, accumulate_square
-from dagnet.optim.checks import check_decay, check_hyperparameter
+from dagnet.optim.base import (
+    OptimizationAlgorithm,
+    accumulate,
+    accumulate_square,
+    register_optimizer,
+)
+from dagnet.optim.hyperparameters import decay, learning_rate, positive
 
 
+@register_optimizer("adam")
 class Adam(OptimizationAlgorithm):
     """m ← β₁·m + (1 - β₁)·g;  v ← β₂·v + (1 - β₂)·g²;
     θ ← θ - η·m̂ / (√v̂ + ε),  m̂ = m / (1 - β₁ᵗ),  v̂ = v / (1 - β₂ᵗ)   (m, v start at 0).
@@ -19,17 +22,12 @@ class Adam(OptimizationAlgorithm):
     weight decay in mode "decoupled" it is AdamW (Loshchilov & Hutter, 2019).
     """
 
-    default_learning_rate = 0.001
-
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float = 0.001,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8, **controls):
-        super().__init__(parameter_nodes, learning_rate, **controls)
-        self.beta1 = check_decay("beta1", beta1)
-        self.beta2 = check_decay("beta2", beta2)
-        self.eps = check_hyperparameter("eps", eps)
-
-    def config(self) -> dict:
-        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps}
+    hyperparameters = (
+        learning_rate(0.001),
+        decay("beta1", 0.9, "decay of the gradient average"),
+        decay("beta2", 0.999, "decay of the squared-gradient average"),
+        positive("eps", 1e-8, "epsilon of the denominator"),
+    )
 
     def compute_direction(self, i: int, grad: np.ndarray) -> np.ndarray:
         m = self.state_array(i, "m")

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dagnet.node import ParameterNode
-from dagnet.optim.base import OptimizationAlgorithm, accumulate
-from dagnet.optim.checks import check_decay, check_hyperparameter
+from dagnet.optim.base import OptimizationAlgorithm, accumulate, register_optimizer
+from dagnet.optim.hyperparameters import decay, learning_rate, positive, switch
 
 
+@register_optimizer("adamax")
 class AdaMax(OptimizationAlgorithm):
     """m ← β₁·m + (1 - β₁)·g;  u ← max(β₂·u, |g|);  θ ← θ - η·m / ((1 - β₁ᵗ)·(u + ε)).
 
@@ -20,20 +18,14 @@ class AdaMax(OptimizationAlgorithm):
     pass ``eps_inside_max=True`` for that.
     """
 
-    default_learning_rate = 0.002
-
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float = 0.002,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 eps_inside_max: bool = False, **controls):
-        super().__init__(parameter_nodes, learning_rate, **controls)
-        self.beta1 = check_decay("beta1", beta1)
-        self.beta2 = check_decay("beta2", beta2)
-        self.eps = check_hyperparameter("eps", eps)
-        self.eps_inside_max = bool(eps_inside_max)
-
-    def config(self) -> dict:
-        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "eps_inside_max": self.eps_inside_max}
+    hyperparameters = (
+        learning_rate(0.002),
+        decay("beta1", 0.9, "decay of the gradient average"),
+        decay("beta2", 0.999, "decay of the maximum"),
+        positive("eps", 1e-8, "epsilon of the denominator"),
+        switch("eps_inside_max", False, "PyTorch's u = max(beta2 u, |g| + eps) instead of "
+               "dividing by u + eps"),
+    )
 
     def compute_direction(self, i: int, grad: np.ndarray) -> np.ndarray:
         m = self.state_array(i, "m")

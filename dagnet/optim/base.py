@@ -12,20 +12,29 @@ of B examples, at update number t = 1, 2, ... (k = t - 1 updates before it):
 6. θ_i ← (1 - λ s_k) θ_i                 (``weight_decay`` with mode "decoupled")
 7. θ_i ← θ_i - η s_k d_i                  (s_k: the learning-rate schedule, 1 without)
 
-Why the two weight decays differ: see docs/optimizers.md.  Subclasses write only
+Why the two weight decays differ: see docs/optimizers.md.  Subclasses declare
+their ``hyperparameters`` (``dagnet.optim.hyperparameters``) and write only
 ``compute_direction``; their per-parameter state lives in ``self.state[i]``, a
 dict that starts empty and is filled on the first update.
+
+The registry lives here too, so that any module can look an algorithm up without
+importing ``dagnet.optim``: ``@register_optimizer("adam")`` at a class's
+definition puts it in ``OPTIMIZERS`` (name -> class, in registration order);
+``make_optimizer`` builds one from a name.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from dagnet.node import ParameterNode
 from dagnet.optim.checks import check_hyperparameter
+from dagnet.optim.hyperparameters import Hyperparameter, learning_rate
 from dagnet.optim.schedules import LRSchedule, schedule_from_config
 
 WEIGHT_DECAY_MODES = ("decoupled", "l2")
@@ -54,6 +63,11 @@ class OptimizationAlgorithm:
     decayed) gradient in a scratch array that the optimizer owns: it may
     overwrite it and return it as the direction, which saves a temporary.
 
+    ``hyperparameters`` declares the algorithm's settings once, its learning rate
+    among them: the constructor takes each as a keyword (the learning rate also as
+    the second positional argument; None or left out: the declared default),
+    checks it and sets it as an attribute of the same name (``self.beta1``).
+
     Training controls, usable with every algorithm (keyword arguments):
     ``weight_decay`` λ with ``weight_decay_mode`` "decoupled" (the tutorial's
     θ ← (1 - λ)θ - η∇J) or "l2" (λθ added to the gradient); ``clip_value`` and
@@ -61,17 +75,22 @@ class OptimizationAlgorithm:
     ``LRSchedule`` multiplying the learning rate.
     """
 
-    # Sensible learning rate when none is given on the command line.
-    default_learning_rate = 0.1
+    hyperparameters: tuple[Hyperparameter, ...] = (learning_rate(0.1),)
+    default_learning_rate: float  # derived from ``hyperparameters`` (see _declare)
 
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float, *,
-                 weight_decay: float = 0.0, weight_decay_mode: str = "decoupled",
-                 clip_norm: float | None = None, clip_value: float | None = None,
-                 schedule: LRSchedule | None = None):
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        _declare(cls)
+
+    def __init__(self, parameter_nodes: Sequence[ParameterNode],
+                 learning_rate: float | None = None, *, weight_decay: float = 0.0,
+                 weight_decay_mode: str = "decoupled", clip_norm: float | None = None,
+                 clip_value: float | None = None, schedule: LRSchedule | None = None,
+                 **hyperparameters):
         self.parameter_nodes = list(parameter_nodes)
         if len({id(node) for node in self.parameter_nodes}) != len(self.parameter_nodes):
             raise ValueError("a parameter is listed twice: it would be updated twice per step")
-        self.learning_rate = check_hyperparameter("learning_rate", learning_rate)
+        self._set_hyperparameters(learning_rate, hyperparameters)
         if weight_decay_mode not in WEIGHT_DECAY_MODES:
             raise ValueError(f"weight_decay_mode must be one of {', '.join(WEIGHT_DECAY_MODES)}"
                              f", got {weight_decay_mode!r}")
@@ -92,6 +111,21 @@ class OptimizationAlgorithm:
         # Scratch arrays (not state): the averaged gradient, and one work array.
         self._gradients: list[np.ndarray | None] = [None] * len(self.parameter_nodes)
         self._work: list[np.ndarray | None] = [None] * len(self.parameter_nodes)
+
+    def _set_hyperparameters(self, learning_rate: float | None, given: dict) -> None:
+        """Each declared hyperparameter as an attribute: the given value, checked, or its
+        default."""
+        declared = [h.name for h in self.hyperparameters]
+        unknown = [name for name in given if name not in declared]
+        if unknown:
+            raise TypeError(f"{type(self).__name__} has no hyperparameter {unknown[0]!r}: it "
+                            f"takes {', '.join(declared)} and the controls "
+                            f"{', '.join(CONTROLS)}")
+        if learning_rate is not None:
+            given = {**given, "learning_rate": learning_rate}
+        for hyperparameter in self.hyperparameters:
+            value = given.get(hyperparameter.name, hyperparameter.default)
+            setattr(self, hyperparameter.name, hyperparameter.check(value))
 
     # -- the update ------------------------------------------------------------------
 
@@ -175,11 +209,13 @@ class OptimizationAlgorithm:
     # -- saving and restoring --------------------------------------------------------
 
     def config(self) -> dict:
-        """Constructor keyword arguments (JSON-ready) that rebuild this optimizer."""
-        return {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-                "weight_decay_mode": self.weight_decay_mode, "clip_norm": self.clip_norm,
-                "clip_value": self.clip_value,
-                "schedule": None if self.schedule is None else self.schedule.config()}
+        """Constructor keyword arguments (JSON-ready) that rebuild this optimizer: the
+        learning rate, the controls, then the other declared hyperparameters."""
+        controls = {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
+                    "weight_decay_mode": self.weight_decay_mode, "clip_norm": self.clip_norm,
+                    "clip_value": self.clip_value,
+                    "schedule": None if self.schedule is None else self.schedule.config()}
+        return {**controls, **{h.name: getattr(self, h.name) for h in self.hyperparameters}}
 
     @classmethod
     def from_config(cls, parameter_nodes: Sequence[ParameterNode], config: dict
@@ -222,3 +258,150 @@ class OptimizationAlgorithm:
             state.append(restored)
         self.state = state
         self.t = int(state_dict["t"])
+
+
+# The constructor's keyword-only arguments: the controls every algorithm takes.
+_BASE_SIGNATURE = inspect.signature(OptimizationAlgorithm.__init__)
+CONTROLS = tuple(p.name for p in _BASE_SIGNATURE.parameters.values()
+                 if p.kind is inspect.Parameter.KEYWORD_ONLY)
+# Attributes a hyperparameter must not overwrite (besides the controls and the methods).
+_RESERVED = ("parameter_nodes", "state", "t")
+
+
+def _declare(cls: type[OptimizationAlgorithm]) -> None:
+    """Check ``cls.hyperparameters``; derive ``default_learning_rate`` and the signature
+    that ``help(cls)`` shows."""
+    declared = cls.hyperparameters
+    if not isinstance(declared, tuple) or not all(isinstance(h, Hyperparameter)
+                                                  for h in declared):
+        raise TypeError(f"{cls.__name__}.hyperparameters must be a tuple of Hyperparameter")
+    names = [h.name for h in declared]
+    if len(set(names)) != len(names):
+        raise TypeError(f"{cls.__name__} declares a hyperparameter twice: {', '.join(names)}")
+    clashes = [name for name in names if name != "learning_rate" and (
+        name in CONTROLS or name in _RESERVED or hasattr(OptimizationAlgorithm, name))]
+    if clashes:
+        raise TypeError(f"{cls.__name__}: hyperparameter {clashes[0]!r} would hide a control "
+                        "or an attribute of OptimizationAlgorithm; choose another name")
+    rate = next((h for h in declared if h.name == "learning_rate"), None)
+    if rate is None:
+        raise TypeError(f"{cls.__name__}.hyperparameters must declare learning_rate "
+                        "(dagnet.optim.hyperparameters.learning_rate(default))")
+    cls.default_learning_rate = rate.default
+    if cls.__init__ is OptimizationAlgorithm.__init__:  # else its own __init__ tells
+        parameter = inspect.Parameter
+        cls.__signature__ = inspect.Signature(
+            [parameter("parameter_nodes", parameter.POSITIONAL_OR_KEYWORD),
+             parameter("learning_rate", parameter.POSITIONAL_OR_KEYWORD, default=rate.default,
+                       annotation="float")]
+            + [parameter(h.name, parameter.KEYWORD_ONLY, default=h.default,
+                         annotation=h.kind.__name__) for h in declared if h is not rate]
+            + [p for p in _BASE_SIGNATURE.parameters.values()
+               if p.kind is parameter.KEYWORD_ONLY])
+
+
+_declare(OptimizationAlgorithm)
+
+
+# -- the registry ----------------------------------------------------------------------
+
+# Name (``--optimizer NAME``) -> class, in registration order: dagnet.optim imports its
+# algorithms in order of increasing complexity.
+OPTIMIZERS: dict[str, type[OptimizationAlgorithm]] = {}
+# Other names accepted wherever a name is: alias -> registered name.
+ALIASES: dict[str, str] = {}
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*")
+
+
+def register_optimizer(name: str, *, aliases: Sequence[str] = ()
+                       ) -> Callable[[type[OptimizationAlgorithm]], type[OptimizationAlgorithm]]:
+    """Class decorator: register an algorithm as ``name`` (and ``aliases``).
+
+    >>> @register_optimizer("sign")               # doctest: +SKIP
+    ... class SignDescent(OptimizationAlgorithm):
+    ...     hyperparameters = (learning_rate(0.01),)
+    ...     def compute_direction(self, i, grad):
+    ...         return np.sign(grad, out=grad)
+    """
+    def register(cls: type[OptimizationAlgorithm]) -> type[OptimizationAlgorithm]:
+        _check_registration(cls, [name, *aliases])
+        OPTIMIZERS[name] = cls
+        ALIASES.update(dict.fromkeys(aliases, name))
+        return cls
+
+    return register
+
+
+def _check_registration(cls: type, names: list[str]) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, OptimizationAlgorithm)):
+        raise TypeError(f"register_optimizer({names[0]!r}) decorates an OptimizationAlgorithm "
+                        f"subclass, not {cls!r}")
+    if cls.compute_direction is OptimizationAlgorithm.compute_direction:
+        raise TypeError(f"{cls.__name__} does not define compute_direction")
+    for name in names:
+        if not isinstance(name, str) or not _NAME.fullmatch(name):
+            raise ValueError(f"optimizer name {name!r}: lower-case letters, digits and _, "
+                             "starting with a letter")
+        if name in OPTIMIZERS or name in ALIASES:
+            raise ValueError(f"optimizer name {name!r} is taken by "
+                             f"{optimizer_class(name).__name__}")
+    for registered, other in OPTIMIZERS.items():
+        if other is cls:
+            raise ValueError(f"{cls.__name__} is registered as {registered!r}: give other "
+                             "names as aliases")
+        if other.__name__ == cls.__name__:  # checkpoints name the class
+            raise ValueError(f"a class named {cls.__name__} is registered as {registered!r}")
+
+
+def optimizer_name(name: str) -> str:
+    """The registered name for ``name``, a registered name or an alias ("sgd" -> "gd")."""
+    registered = ALIASES.get(name, name)
+    if registered not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; choose from {optimizer_choices()}")
+    return registered
+
+
+def optimizer_choices() -> str:
+    """The accepted names, for messages: "gd (or sgd), momentum, ..."."""
+    also = {registered: [a for a, r in ALIASES.items() if r == registered]
+            for registered in OPTIMIZERS}
+    return ", ".join(name + (f" (or {', '.join(also[name])})" if also[name] else "")
+                     for name in OPTIMIZERS)
+
+
+def optimizer_class(name: str) -> type[OptimizationAlgorithm]:
+    """The class registered as ``name`` or one of its aliases."""
+    return OPTIMIZERS[optimizer_name(name)]
+
+
+def make_optimizer(optimizer: str | type[OptimizationAlgorithm] | OptimizationAlgorithm,
+                   parameter_nodes: Sequence[ParameterNode], **options
+                   ) -> OptimizationAlgorithm:
+    """An optimizer over ``parameter_nodes``, from a registered name or alias, a class, or
+    an instance (returned as it is; it must update exactly these parameters, in order).
+
+    ``options`` are the constructor's keywords: ``learning_rate``, the algorithm's
+    hyperparameters and the controls.  Unknown names raise ValueError, options the
+    algorithm does not take TypeError.
+
+    >>> from dagnet import ParameterNode
+    >>> make_optimizer("adam", [ParameterNode(np.zeros(3))], beta1=0.8).config()["beta1"]
+    0.8
+    """
+    if isinstance(optimizer, OptimizationAlgorithm):
+        if options:
+            raise ValueError(f"make_optimizer got an optimizer instance and options "
+                             f"({', '.join(options)}): give them to its constructor")
+        if [id(node) for node in optimizer.parameter_nodes] != [id(node) for node in
+                                                                 parameter_nodes]:
+            raise ValueError(f"the {type(optimizer).__name__} given updates other parameters "
+                             f"({len(optimizer.parameter_nodes)}) than the "
+                             f"{len(parameter_nodes)} it is asked to, or in another order")
+        return optimizer
+    if isinstance(optimizer, str):
+        optimizer = optimizer_class(optimizer)
+    if not (isinstance(optimizer, type) and issubclass(optimizer, OptimizationAlgorithm)):
+        raise TypeError(f"make_optimizer takes an optimizer name, class or instance, not "
+                        f"{optimizer!r}")
+    return optimizer(parameter_nodes, **options)

@@ -12,16 +12,18 @@ def check_hyperparameter(name: str, value: float, low: float = 0.0, high: float 
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
     if not math.isfinite(value) or too_low or too_high:
-        left = "(" if low_open else "["
-        right = ")" if high_open or math.isinf(high) else "]"
-        upper = "inf" if math.isinf(high) else f"{high}"
-        raise ValueError(f"{name} must be in {left}{low}, {upper}{right}, got {value}")
+        raise ValueError(f"{name} must be in {interval_text(low, high, low_open, high_open)}, "
+                         f"got {value}")
     return value
 
 
-def check_decay(name: str, value: float) -> float:
-    """A decay rate (momentum, β, ρ): in [0, 1)."""
-    return check_hyperparameter(name, value, 0.0, 1.0, low_open=False, high_open=True)
+def interval_text(low: float, high: float = math.inf, low_open: bool = True,
+                  high_open: bool = False) -> str:
+    """The interval as errors and help texts show it: "(0.0, inf)", "[0.0, 1.0)"."""
+    left = "(" if low_open else "["
+    right = ")" if high_open or math.isinf(high) else "]"
+    upper = "inf" if math.isinf(high) else f"{float(high)}"
+    return f"{left}{float(low)}, {upper}{right}"
 
 
 def check_count(name: str, value) -> int:

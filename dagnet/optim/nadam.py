@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dagnet.node import ParameterNode
-from dagnet.optim.base import OptimizationAlgorithm, accumulate, accumulate_square
-from dagnet.optim.checks import check_decay, check_hyperparameter
+from dagnet.optim.base import (
+    OptimizationAlgorithm,
+    accumulate,
+    accumulate_square,
+    register_optimizer,
+)
+from dagnet.optim.hyperparameters import decay, learning_rate, nonnegative, positive
 
 
+@register_optimizer("nadam")
 class Nadam(OptimizationAlgorithm):
     """μₜ = β₁(1 - ½·0.96^(ψt));  Πₜ = μ₁⋯μₜ;
     m ← β₁·m + (1 - β₁)·g;  v ← β₂·v + (1 - β₂)·g²;  D = √(v / (1 - β₂ᵗ)) + ε;
@@ -21,21 +24,13 @@ class Nadam(OptimizationAlgorithm):
     in the last term, which uses the next step's μₜ₊₁.
     """
 
-    default_learning_rate = 0.002
-
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float = 0.002,
-                 beta1: float = 0.9, beta2: float = 0.999, eps: float = 1e-8,
-                 momentum_decay: float = 0.004, **controls):
-        super().__init__(parameter_nodes, learning_rate, **controls)
-        self.beta1 = check_decay("beta1", beta1)
-        self.beta2 = check_decay("beta2", beta2)
-        self.eps = check_hyperparameter("eps", eps)
-        self.momentum_decay = check_hyperparameter("momentum_decay", momentum_decay,
-                                                   low_open=False)
-
-    def config(self) -> dict:
-        return {**super().config(), "beta1": self.beta1, "beta2": self.beta2, "eps": self.eps,
-                "momentum_decay": self.momentum_decay}
+    hyperparameters = (
+        learning_rate(0.002),
+        decay("beta1", 0.9, "decay of the gradient average"),
+        decay("beta2", 0.999, "decay of the squared-gradient average"),
+        positive("eps", 1e-8, "epsilon of the denominator"),
+        nonnegative("momentum_decay", 0.004, "psi of the momentum schedule"),
+    )
 
     def compute_direction(self, i: int, grad: np.ndarray) -> np.ndarray:
         m = self.state_array(i, "m")

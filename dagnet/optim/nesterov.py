@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dagnet.node import ParameterNode
-from dagnet.optim.base import OptimizationAlgorithm
-from dagnet.optim.checks import check_decay
+from dagnet.optim.base import OptimizationAlgorithm, register_optimizer
+from dagnet.optim.hyperparameters import decay, learning_rate
 
 
+@register_optimizer("nesterov")
 class Nesterov(OptimizationAlgorithm):
     """v ← μ·v + g;  θ ← θ - η·(g + μ·v)   (v starts at 0).
 
@@ -20,15 +18,10 @@ class Nesterov(OptimizationAlgorithm):
     computes.  It is ``torch.optim.SGD(momentum=μ, nesterov=True)``.
     """
 
-    default_learning_rate = 0.01
-
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float = 0.01,
-                 momentum: float = 0.9, **controls):
-        super().__init__(parameter_nodes, learning_rate, **controls)
-        self.momentum = check_decay("momentum", momentum)
-
-    def config(self) -> dict:
-        return {**super().config(), "momentum": self.momentum}
+    hyperparameters = (
+        learning_rate(0.01),
+        decay("momentum", 0.9, "the momentum mu"),
+    )
 
     def compute_direction(self, i: int, grad: np.ndarray) -> np.ndarray:
         velocity = self.state_array(i, "velocity")

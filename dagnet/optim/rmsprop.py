@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
 
-from dagnet.node import ParameterNode
-from dagnet.optim.base import OptimizationAlgorithm, accumulate_square
-from dagnet.optim.checks import check_decay, check_hyperparameter
+from dagnet.optim.base import OptimizationAlgorithm, accumulate_square, register_optimizer
+from dagnet.optim.hyperparameters import decay, learning_rate, positive
 
 
+@register_optimizer("rmsprop")
 class RMSProp(OptimizationAlgorithm):
     """v ← ρ·v + (1 - ρ)·g²;  θ ← θ - η·g / (√v + ε)   (v starts at 0).
 
@@ -19,16 +17,11 @@ class RMSProp(OptimizationAlgorithm):
     0.99; dagnet follows Hinton's 0.9).
     """
 
-    default_learning_rate = 0.001
-
-    def __init__(self, parameter_nodes: Sequence[ParameterNode], learning_rate: float = 0.001,
-                 rho: float = 0.9, eps: float = 1e-8, **controls):
-        super().__init__(parameter_nodes, learning_rate, **controls)
-        self.rho = check_decay("rho", rho)
-        self.eps = check_hyperparameter("eps", eps)
-
-    def config(self) -> dict:
-        return {**super().config(), "rho": self.rho, "eps": self.eps}
+    hyperparameters = (
+        learning_rate(0.001),
+        decay("rho", 0.9, "decay of the squared-gradient average"),
+        positive("eps", 1e-8, "epsilon of the denominator"),
+    )
 
     def compute_direction(self, i: int, grad: np.ndarray) -> np.ndarray:
         mean_square = self.state_array(i, "mean_square")

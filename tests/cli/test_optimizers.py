@@ -9,6 +9,8 @@ import pytest
 
 from dagnet import DagnetError, ParameterNode
 from dagnet.cli.common import add_optimizer_arguments, make_optimizer
+from dagnet.cli.optimizer_options import algorithm_options, flag
+from dagnet.cli.optimizers import _chosen
 from dagnet.optim import (
     OPTIMIZERS,
     Adam,
@@ -60,6 +62,34 @@ def test_every_registered_optimizer_is_reachable():
         assert type(optimizer) is cls and optimizer.learning_rate == 0.01
 
 
+def test_sgd_is_gradient_descent_wherever_a_name_is_accepted():
+    args, optimizer = build("--optimizer", "sgd")  # the command's default algorithm: its rate
+    assert type(optimizer) is GradientDescent and optimizer.learning_rate == 0.5
+    assert args.optimizer == "gd"  # recorded under its registered name
+    args, optimizer = build("--optimizer", "sgd", default="adam")
+    assert optimizer.learning_rate == GradientDescent.default_learning_rate
+    _, optimizer = build(default="sgd")
+    assert type(optimizer) is GradientDescent and optimizer.learning_rate == 0.5
+    assert _chosen("sgd,gd,adam") == ["gd", "adam"] and _chosen(None) == list(OPTIMIZERS)
+
+
+def test_one_flag_per_declared_hyperparameter_with_derived_help():
+    parser = argparse.ArgumentParser()
+    add_optimizer_arguments(parser)
+    text = " ".join(parser.format_help().split())
+    for name, declarations in algorithm_options().items():
+        assert flag(name) in text
+        for algorithm, hyperparameter in declarations.items():
+            assert algorithm in text and hyperparameter.help in text
+    assert "rmsprop (default 0.9), adadelta (default 0.95): decay of the squared-gradient " \
+           "average, in [0.0, 1.0)" in text
+    assert "adagrad, rmsprop, adam, adamax, nadam (default 1e-08), adadelta (default 1e-06)" \
+           in text
+    assert sorted(algorithm_options()) == sorted(
+        ["momentum", "eps", "initial_accumulator", "rho", "beta1", "beta2", "eps_inside_max",
+         "momentum_decay"])
+
+
 def test_algorithm_options_and_controls_reach_the_constructor():
     _, optimizer = build("--optimizer", "adamax", "--beta1", "0.8", "--eps-inside-max",
                          "--weight-decay", "0.01", "--weight-decay-mode", "l2",
@@ -70,6 +100,8 @@ def test_algorithm_options_and_controls_reach_the_constructor():
     assert optimizer.clip_norm == 2 and optimizer.clip_value == 0.5
     _, optimizer = build("--optimizer", "momentum", "--momentum", "0.5")
     assert isinstance(optimizer, Momentum) and optimizer.momentum == 0.5
+    _, optimizer = build("--optimizer", "adamax", "--no-eps-inside-max")
+    assert optimizer.eps_inside_max is False
 
 
 def test_schedules_from_the_command_line():
@@ -85,7 +117,10 @@ def test_schedules_from_the_command_line():
 
 @pytest.mark.parametrize("argv, message", [
     (["--optimizer", "gd", "--beta1", "0.9"], "--beta1 does not apply to --optimizer gd"),
-    (["--optimizer", "adam", "--momentum", "0.9"], "--momentum does not apply"),
+    (["--optimizer", "adam", "--momentum", "0.9"],
+     r"--momentum does not apply to --optimizer adam \(it applies to momentum, nesterov\)"),
+    (["--optimizer", "adam", "--no-eps-inside-max"], "--eps-inside-max does not apply"),
+    (["--optimizer", "sgd", "--rho", "0.9"], "--rho does not apply to --optimizer gd"),
     (["--optimizer", "adam", "--beta1", "1.5"], r"beta1 must be in \[0.0, 1.0\)"),
     (["--lr", "-1"], r"learning_rate must be in \(0.0, inf\)"),
     (["--weight-decay", "1.5"], "weight_decay must be in"),
@@ -171,7 +206,7 @@ def test_trajectories_write_png_gif_and_metrics(tmp_path):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["optimizers", "--optimizers", "gd,sgd"], "unknown optimizer(s) sgd"),
+    (["optimizers", "--optimizers", "gd,adamw"], "unknown optimizer(s) adamw"),
     (["optimizers", "--optimizers", "gd", "--lr-for", "adam=0.1"], "'adam' is not among"),
     (["optimizers", "--lr-for", "gd=fast"], "'fast' is not a number"),
 ])
