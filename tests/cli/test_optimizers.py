@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from dagnet import DagnetError, ParameterNode
-from dagnet.cli.common import add_optimizer_arguments, make_optimizer
+from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
 from dagnet.cli.optimizer_options import algorithm_options, flag
-from dagnet.cli.optimizers import _chosen
+from dagnet.experiments.optimizers import chosen as _chosen
 from dagnet.optim import (
     OPTIMIZERS,
     Adam,
@@ -152,7 +152,7 @@ def read_metrics(folder):
 
 def test_optimizers_on_disk_writes_figure_and_table_reproducibly(tmp_path, capsys):
     argv = ["optimizers", "--dataset", "disk", "--epochs", "3", "--train-size", "200",
-            "--optimizers", "gd,adam,nadam", "--lr-for", "adam=0.02", "--no-progress"]
+            "--optimizers", "gd,adam,nadam", "--lr-for", "adam=0.02"]
     assert run_cli(*argv, "--out", tmp_path / "a") == 0
     assert run_cli(*argv, "--out", tmp_path / "b") == 0
     first, second = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
@@ -167,8 +167,9 @@ def test_optimizers_on_disk_writes_figure_and_table_reproducibly(tmp_path, capsy
     assert all(len(curve["test_accuracy"]) == 4 for curve in curves.values())
     for row in table:
         assert row["final_cost"] < first["initial"]["cost"] and row["diverged"] is None
-    strip = [{k: v for k, v in row.items() if k != "median_epoch_seconds"} for row in table]
-    assert strip == [{k: v for k, v in row.items() if k != "median_epoch_seconds"}
+    timings = ("median_epoch_seconds", "train_seconds")
+    strip = [{k: v for k, v in row.items() if k not in timings} for row in table]
+    assert strip == [{k: v for k, v in row.items() if k not in timings}
                      for row in second["table"]]
     assert "test accuracy" in capsys.readouterr().err
 
@@ -177,8 +178,8 @@ def test_optimizers_on_mnist_subset(tmp_path):
     from tests.conftest import SHARED_DATA, require_data
 
     data = require_data(SHARED_DATA / "mnist")
-    assert run_cli("optimizers", "--dataset", "mnist", "--data-dir", data, "--epochs", "1",
-                   "--train-size", "600", "--optimizers", "gd,adam", "--no-progress",
+    assert run_cli("optimizers", "--dataset", "mnist", "--data", data, "--epochs", "1",
+                   "--train-size", "600", "--optimizers", "gd,adam", "--quiet",
                    "--out", tmp_path) == 0
     metrics = read_metrics(tmp_path)
     assert metrics["network"]["dtype"] == "float32" and metrics["network"]["inputs"] == 784
@@ -192,7 +193,7 @@ def test_trajectories_write_png_gif_and_metrics(tmp_path):
     from PIL import Image
 
     assert run_cli("trajectories", "--optimizers", "gd,momentum,adam", "--rosenbrock-steps",
-                   "40", "--quadratic-steps", "30", "--gif", "--no-progress",
+                   "40", "--quadratic-steps", "30", "--gif", "--quiet",
                    "--out", tmp_path) == 0
     metrics = read_metrics(tmp_path)
     assert set(metrics["results"]) == {"rosenbrock", "quadratic"}

@@ -19,7 +19,7 @@ import dagnet
 from dagnet import DagnetError, ParameterNode, fully_connected
 from dagnet.cli import main
 from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
-from dagnet.cli.optimizers import PROBLEMS, follow, learning_rate_for
+from dagnet.experiments.optimizers import PROBLEMS, follow, learning_rate_for
 from dagnet.optim import (
     ALIASES,
     OPTIMIZERS,
@@ -132,7 +132,7 @@ def test_every_commands_options_reach_it():
 
 def test_the_comparison_commands_run_it_at_its_declared_rate(tmp_path, capsys):
     assert main(["optimizers", "--dataset", "disk", "--epochs", "2", "--train-size", "100",
-                 "--optimizers", "gd,signum", "--no-progress", "--out",
+                 "--optimizers", "gd,signum", "--out",
                  str(tmp_path / "curves")]) == 0
     table = json.loads((tmp_path / "curves" / "metrics.json").read_text())["table"]
     assert [(row["optimizer"], row["learning_rate"], row["learning_rate_source"])
