@@ -13,7 +13,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_the_python_example_learns_xor():
-    (code,) = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    code = next(block for block in re.findall(r"```python\n(.*?)```", README, flags=re.S)
+                if "xor_x" in block)
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
         exec(compile(code, "README.md", "exec"), {})
