@@ -132,6 +132,8 @@ def read_model_file(path: str | os.PathLike, file_format: str | None, version: i
     With ``file_format=None`` any format is read (see ``model_file_format``).
     """
     tensors, header = read_safetensors(path)
+    if file_format is None and "format" not in header:
+        raise ModelFileError(f"{path}: not a dagnet model (no 'format' in its metadata)")
     if file_format is not None and header.get("format") != file_format:
         raise ModelFileError(f"{path}: not a {what} (no 'format: {file_format}' in its "
                              "metadata)")

@@ -65,7 +65,7 @@ def load(path: str | os.PathLike) -> Model:
     content = read_model_file(path, None, None)
     cls = MODEL_TYPES.get(content.file_format)
     if cls is None:
-        raise ModelFileError(f"{path}: not a dagnet model file (format "
+        raise ModelFileError(f"{path}: not a dagnet model (format "
                              f"{content.file_format!r}; dagnet reads "
                              f"{', '.join(sorted(MODEL_TYPES))})")
     if content.format_version != str(cls.format_version):

@@ -67,7 +67,7 @@ def test_deep_features_2d_and_3d(tmp_path, rng):
 
 
 def test_other_figures_are_pngs(tmp_path, rng):
-    history = [{"epoch": e, "cost": 1 / e, "train_accuracy": 0.9 + e / 100,
+    history = [{"epoch": e, "loss": 1 / e, "train_accuracy": 0.9 + e / 100,
                 "test_accuracy": 0.88 + e / 100} for e in (1, 2, 3)]
     png_size(viz.plot_learning_curves(tmp_path / "lc.png", history))
     matrix = rng.integers(0, 50, (10, 10))
