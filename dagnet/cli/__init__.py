@@ -79,8 +79,12 @@ def apply_config(leaf: argparse.ArgumentParser, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+    except KeyboardInterrupt:  # Ctrl-C while starting up: quietly, like any interruption
+        print("dagnet: interrupted", file=sys.stderr)
+        return 130
     try:
         leaf = leaf_parser(parser, argv)
         if getattr(args, "config", None) is not None:
@@ -89,16 +93,20 @@ def main(argv: list[str] | None = None) -> int:
         args.argv, args.given = argv, given_options(leaf, argv)
         return int(args.run(args) or 0)
     except DagnetError as exc:
-        if args.debug:
-            traceback.print_exc()
-        print(f"dagnet {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(args, str(exc))
     except OSError as exc:
-        if args.debug:
-            traceback.print_exc()
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"dagnet {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
+        return _fail(args, f"{where}{exc.strerror or exc}")
+    except MemoryError:
+        return _fail(args, "out of memory (a smaller --batch-size, or a smaller model?)")
     except KeyboardInterrupt:
         print(f"dagnet {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    """One line on stderr and status 1; the traceback too with --debug."""
+    if args.debug:
+        traceback.print_exc()
+    print(f"dagnet {args.command}: error: {message}", file=sys.stderr)
+    return 1
