@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import re
 import struct
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -108,7 +107,8 @@ def _integer(value, where: str, low: int, high: int | None = None,
     bound); ``option`` names the Limits field that sets ``high``."""
     if type(value) is not int or value < low or (high is not None and value > high):
         hint = (f" (Limits.{option}; raise it to read bigger models)"
-                if option and type(value) is int and value > high else "")
+                if option and high is not None and type(value) is int and value > high
+                else "")
         wanted = f"in [{low}, {high}]" if high is not None else f">= {low}"
         raise ModelFileError(f"{where}: expected an integer {wanted}, got "
                              f"{_show(value)}{hint}")
@@ -151,11 +151,14 @@ def _object(value, where: str, required: set[str], optional: set[str] = frozense
     """``value`` if it is an object with every key of ``required`` and no unknown key."""
     if type(value) is not dict:
         raise ModelFileError(f"{where}: expected an object, got {_show(value)}")
-    for key in sorted(required - value.keys()):
-        raise ModelFileError(f"{where}: missing key {key!r}")
-    for key in value.keys() - required - optional:
+    missing = sorted(required - value.keys())
+    if missing:
+        raise ModelFileError(f"{where}: missing key {missing[0]!r}")
+    unknown = sorted(value.keys() - required - optional)
+    if unknown:
         known = ", ".join(sorted(required | optional)) or "none"
-        raise ModelFileError(f"{where}: unknown key {_show(key)} (expected keys: {known})")
+        raise ModelFileError(f"{where}: unknown key {_show(unknown[0])} (expected keys: "
+                             f"{known})")
     return value
 
 
@@ -170,29 +173,38 @@ def _about(path: str | os.PathLike) -> Iterator[None]:
 
 # -- bounded JSON ----------------------------------------------------------------------
 
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
-_OPENING = np.frombuffer(b"[{", dtype=np.uint8)
-_CLOSING = np.frombuffer(b"]}", dtype=np.uint8)
 _CHUNK = 1 << 20
+_BYTE = {c: ord(c) for c in '[]{}"\\'}
 
 
 def json_depth(text: bytes | str) -> int:
     """How deeply the arrays and objects of the JSON ``text`` nest, without parsing it.
 
-    Strings are cut out first, so their brackets do not count; the count runs in
-    NumPy chunks, so a megabyte of brackets costs milliseconds and no recursion.
-    For broken JSON (an unterminated string) the count can only be too high.
+    Brackets inside strings do not count: a quote opens or closes a string unless an
+    odd run of backslashes precedes it.  The scan is vectorized over 1 MB chunks,
+    each carrying the state of the one before (open string, depth, trailing
+    backslashes): linear time, bounded memory, no recursion.  For broken JSON the
+    result may be any number; json.loads refuses such text anyway.
     """
     if isinstance(text, str):
         text = text.encode("utf-8", "surrogatepass")
-    skeleton = np.frombuffer(_JSON_STRING.sub(b"", text), dtype=np.uint8)
-    depth = deepest = 0
-    for start in range(0, len(skeleton), _CHUNK):
-        chunk = skeleton[start:start + _CHUNK]
-        steps = np.isin(chunk, _OPENING).astype(np.int32) - np.isin(chunk, _CLOSING)
-        levels = np.cumsum(steps) + depth
+    data = np.frombuffer(text, dtype=np.uint8)
+    depth = deepest = quotes = backslashes = 0
+    for start in range(0, len(data), _CHUNK):
+        chunk = data[start:start + _CHUNK]
+        where = np.arange(len(chunk), dtype=np.int64)
+        # Index of the last byte that is not a backslash, up to each position; the
+        # backslashes that ended the previous chunk sit just before index 0.
+        plain = np.maximum.accumulate(np.where(chunk != _BYTE["\\"], where, -1 - backslashes))
+        before = np.concatenate(([-1 - backslashes], plain[:-1]))
+        real = (chunk == _BYTE['"']) & ((where - 1 - before) % 2 == 0)
+        outside = (np.cumsum(real) + quotes) % 2 == 0
+        steps = ((chunk == _BYTE["["]) | (chunk == _BYTE["{"])).astype(np.int64)
+        steps -= (chunk == _BYTE["]"]) | (chunk == _BYTE["}"])
+        levels = np.cumsum(steps * outside) + depth
         deepest = max(deepest, int(levels.max()))
-        depth = int(levels[-1])
+        depth, quotes = int(levels[-1]), quotes + int(real.sum())
+        backslashes = len(chunk) - 1 - int(plain[-1])
     return deepest
 
 
@@ -563,8 +575,9 @@ def check_graph_spec(path: str | os.PathLike, spec: dict, weights: dict[str, np.
         if sum(outputs) > limits.max_nodes:
             raise ModelFileError(f"config.nodes: {sum(outputs)} node outputs in all, more "
                                  f"than Limits.max_nodes = {limits.max_nodes}")
-        for name in sorted(weights.keys() - owners.keys()):
-            raise ModelFileError(f"tensor {name!r} is the weight of no ParameterNode")
+        unused = sorted(weights.keys() - owners.keys())
+        if unused:
+            raise ModelFileError(f"tensor {unused[0]!r} is the weight of no ParameterNode")
         _check_graph_ends(spec, [entry["type"] for entry in entries], outputs, limits)
 
 
@@ -644,11 +657,11 @@ def _check_graph_ends(spec: dict, types: list[str], outputs: list[int], limits: 
             ("expected_outputs", "InputNode", limits.max_node_io, "max_node_io"),
             ("parameters", "ParameterNode", limits.max_nodes, "max_nodes")):
         where = f"config.{key}"
-        values = [node(v, f"{where}[{i}]", kind)
-                  for i, v in enumerate(_list(spec[key], where, 0, high, option))]
-        if len(set(values)) != len(values):
-            twice = next(v for v in values if values.count(v) > 1)
-            raise ModelFileError(f"{where}: node {twice} is listed twice")
+        seen: set[int] = set()
+        for i, value in enumerate(_list(spec[key], where, 0, high, option)):
+            if node(value, f"{where}[{i}]", kind) in seen:
+                raise ModelFileError(f"{where}: node {value} is listed twice")
+            seen.add(value)
     pairs = _list(spec["outputs"], "config.outputs", 0, limits.max_node_io, "max_node_io")
     for i, pair in enumerate(pairs):
         k, i_output = _list(pair, f"config.outputs[{i}]", 2, 2)
@@ -785,5 +798,6 @@ def _check_weights(weights: dict[str, np.ndarray], shapes: dict[str, tuple[int, 
         if w.shape != shape or w.dtype.name != dtype:
             raise ModelFileError(f"tensor {name!r} is {w.dtype}{list(w.shape)}, the "
                                  f"configuration implies {dtype}{list(shape)}")
-    for name in sorted(weights.keys() - shapes.keys()):
-        raise ModelFileError(f"tensor {name!r} is not a weight of the configuration")
+    extra = sorted(weights.keys() - shapes.keys())
+    if extra:
+        raise ModelFileError(f"tensor {extra[0]!r} is not a weight of the configuration")

@@ -18,6 +18,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import dagnet
 from dagnet import DataError, ModelFileError
@@ -467,6 +469,40 @@ def test_json_depth_ignores_brackets_inside_strings():
     assert json_depth(b'{"a": [1, {"b": "[[[[{{"}], "c": "\\"]]"}') == 3
     assert json_depth("[]" * 10) == 1 and json_depth("") == 0
     assert json_depth("[" * 3_000_000) == 3_000_000
+
+
+def _reference_depth(value) -> int:
+    if isinstance(value, (list, dict)):
+        items = value.values() if isinstance(value, dict) else value
+        return 1 + max((_reference_depth(item) for item in items), default=0)
+    return 0
+
+
+_NASTY_TEXT = st.text(alphabet='[]{}"\\ aé\n', max_size=8)
+_JSON_VALUES = st.recursive(st.none() | st.integers() | _NASTY_TEXT,
+                            lambda inner: st.lists(inner, max_size=3)
+                            | st.dictionaries(_NASTY_TEXT, inner, max_size=3), max_leaves=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=_JSON_VALUES, chunk=st.sampled_from([3, 7, 1 << 20]), ascii=st.booleans())
+def test_json_depth_is_the_depth_of_any_json_whatever_the_chunks(value, chunk, ascii):
+    text = json.dumps(value, ensure_ascii=ascii)
+    original = dagnet.io._CHUNK
+    dagnet.io._CHUNK = chunk  # small chunks: the state carried between them is tested
+    try:
+        assert json_depth(text) == _reference_depth(value)
+    finally:
+        dagnet.io._CHUNK = original
+
+
+@pytest.mark.parametrize("text", [b'"' + b'\\"' * 500_000, b'"' + b"\\" * 1_000_000,
+                                  b'"[' * 500_000], ids=["escaped quotes", "backslashes",
+                                                         "open strings"])
+def test_json_depth_takes_linear_time_on_a_megabyte_of_tricks(text):
+    start = time.perf_counter()
+    json_depth(text)
+    assert time.perf_counter() - start < 3
 
 
 def test_a_safetensors_table_with_a_gap_or_an_unknown_dtype_is_refused(tmp_path):
