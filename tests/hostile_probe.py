@@ -136,7 +136,7 @@ def sample_models(folder: Path) -> dict[str, Path]:
     }
 
 
-HOSTILE_VALUES = [-1, 0, 1, 2, 3, 7, 10**7, 10**12, 2**63, True, False, None, 0.5, 1e308,
+HOSTILE_VALUES = [-1, 0, 1, 2, 3, 7, 10**7, 10**12, 2**63, 10**400, True, False, None, 0.5, 1e308,
                   float("nan"), float("inf"), "", "x", "TanhNode", "GradientNode",
                   "OneHotLinearNode", "SplitNode", "parameters/0", "float16", "int64", "F16",
                   "I64", [], {}, [0, 0], [[0, 0]], [1] * 40, {"nb_outputs": 10**7}]
@@ -196,8 +196,10 @@ def mutate(data: bytes, rng: np.random.Generator) -> tuple[str, bytes]:
             flipped[rng.integers(0, end)] = rng.integers(256)
         return kind, bytes(flipped)
     header = json.loads(data[8:8 + header_size])
-    target = rng.choice(["config", "metadata", "table"], p=[0.6, 0.15, 0.25])
-    if target == "table":
+    target = rng.choice(["config", "metadata", "table", "header"], p=[0.55, 0.15, 0.2, 0.1])
+    if target == "header":
+        header = edit_json(header, rng)
+    elif target == "table":
         names = sorted(k for k in header if k != "__metadata__")
         name = names[rng.integers(len(names))]
         header[name] = edit_json(header[name], rng)

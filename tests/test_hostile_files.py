@@ -227,6 +227,11 @@ CRAFTED = {
     "a scalar of NaN": (
         "graph", lambda p: write_raw(p, {}, '{"nodes": [], "x": NaN}'),
         r"config: not JSON \(NaN is not a number JSON allows\)"),
+    "a scalar of 400 digits": (
+        "graph", lambda p: edited_graph(p, lambda s, _: s["nodes"].append(
+            {"type": "ScalarMultiplicationNode", "name": None, "parents": [[0, 0]],
+             "config": {"scalar": 10**400}})),
+        r"config\.scalar: expected a finite number, got 1000000000"),
     "a scalar of 1e999": (
         "graph", lambda p: write_raw(p, {}, '{"nodes": [], "x": 1e999}'),
         r"config: not JSON \(the number 1e999 is not finite\)"),
@@ -270,6 +275,9 @@ CRAFTED = {
         "graph", lambda p: lying_table(p),
         r"header\['w'\]\.data_offsets: bytes 0 to 8000000000000 of the tensor data, the "
         r"file holds 64"),
+    "header metadata that is not an object of strings": (
+        "graph", lambda p: p.write_bytes(struct.pack("<Q", 24) + b'{"__metadata__": 5}     ')
+        and p, r"header\.__metadata__: expected an object of strings, got 5"),
     "a symbolic link to /dev/zero": (
         "graph", lambda p: symlink(p, "/dev/zero"),
         r": is a character device, not a regular file"),
