@@ -28,3 +28,10 @@ class ModelFileError(DagnetError):
 
 class DataError(DagnetError):
     """A data file is missing, corrupt, or not what it claims to be."""
+
+
+class FileWriteError(DagnetError, OSError):
+    """A file could not be written (full disk, no permission, read-only folder...).
+
+    The message names the file; ``errno`` is the operating system's error number.
+    """

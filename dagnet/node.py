@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 import numpy as np
 
 from dagnet.errors import GraphError, ShapeError
+from dagnet.schema import Check
 
 _ids = itertools.count()
 
@@ -60,6 +61,21 @@ class Node:
     (one array per output) and returns ``dJdx``, one array per input (``None`` for
     an input whose ``needs_gradient`` flag is False).
     """
+
+    # What a model file may say about a node of this type, checked before anything is
+    # built (dagnet.io): how many inputs it reads (None: one or more) and a check per
+    # key of its config() (dagnet.schema).  A type with config() keys declares them.
+    n_inputs: int | None = None
+    config_schema: dict[str, Check] = {}
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        """How many outputs a node of this type built with ``config`` has."""
+        return 1
+
+    @classmethod
+    def check_config(cls, config: dict, where: str) -> None:
+        """Checks across the keys of a (schema-checked) config; ModelFileError if bad."""
 
     def __init__(self, parents: Iterable | None = None, nb_outputs: int = 1,
                  name: str | None = None):
@@ -206,6 +222,8 @@ class Node:
 class InputNode(Node):
     """A value fed from outside: the data ``X`` or the expected outputs ``Y``."""
 
+    n_inputs = 0
+
     def __init__(self, value: np.ndarray | None = None, name: str | None = None):
         super().__init__([], name=name)
         self.value = None if value is None else np.asarray(value)
@@ -228,6 +246,8 @@ class InputNode(Node):
 @register_node
 class ParameterNode(Node):
     """A learned weight ``w``; after backpropagation ``get_gradient(0)`` is dJ/dw."""
+
+    n_inputs = 0
 
     def __init__(self, w: np.ndarray, name: str | None = None):
         super().__init__([], name=name)

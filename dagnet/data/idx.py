@@ -9,8 +9,10 @@ The type code gives the element type (0x08 uint8, 0x09 int8, 0x0B int16,
 elements in C order.  ``read_idx`` checks the magic bytes, the type code, the
 number of dimensions, the sizes and the payload length *before* it allocates the
 array, so a corrupt or hostile header never makes it allocate what the file does
-not hold; every problem is a DataError naming the file.  Gzip is detected by the
-content (its two magic bytes), not by the file name.
+not hold, nor more than ``Limits.max_data_bytes`` (a gzip bomb stops there); it
+reads regular files only (not a FIFO or /dev/zero).  Every problem is a
+DataError naming the file.  Gzip is detected by the content (its two magic
+bytes), not by the file name.
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from pathlib import Path
 import numpy as np
 
 from dagnet.errors import DataError
-from dagnet.files import atomic_write_bytes
+from dagnet.files import atomic_write_bytes, open_regular_file
+from dagnet.limits import DEFAULT_LIMITS, Limits
 
 # Type code -> big-endian dtype of the payload.
 IDX_TYPES: dict[int, np.dtype] = {
@@ -39,40 +42,42 @@ _CHUNK = 1 << 22
 
 
 def is_idx(path: str | os.PathLike) -> bool:
-    """Whether ``path`` starts like an IDX file (raw or gzip-compressed), by its content."""
+    """Whether ``path`` is a regular file that starts like an IDX file (raw or
+    gzip-compressed), by its content."""
     try:
-        with open(path, "rb") as f:
-            head = f.read(2)
-        if head == _GZIP_MAGIC:
-            with gzip.open(path, "rb") as f:
-                head = f.read(2)
-    except (OSError, EOFError, zlib.error):
+        raw, _ = open_regular_file(path, DataError)
+        with raw:
+            head = raw.read(2)
+            if head == _GZIP_MAGIC:
+                raw.seek(0)
+                with gzip.GzipFile(fileobj=raw, mode="rb") as f:
+                    head = f.read(2)
+    except (DataError, OSError, EOFError, zlib.error):
         return False
     return head == b"\x00\x00"
 
 
 def read_idx(path: str | os.PathLike, *, dtype: str | np.dtype | None = None,
-             ndim: int | None = None) -> np.ndarray:
+             ndim: int | None = None, limits: Limits | None = None) -> np.ndarray:
     """The array stored in the IDX file ``path`` (raw or gzip), in native byte order.
 
     ``dtype`` and ``ndim``, when given, are what the caller expects: a file of
     another kind (labels where images were expected, say) is refused from its
     header alone.  Raises DataError naming the file for a missing, truncated,
-    corrupt, trailing-garbage or unexpected file.
+    corrupt, trailing-garbage or unexpected file, one that is not a regular
+    file, or a payload over ``limits.max_data_bytes``.
     """
     path = Path(path)
+    limits = DEFAULT_LIMITS if limits is None else limits
+    raw, size = open_regular_file(path, DataError)
     try:
-        with open(path, "rb") as raw:
+        with raw:
             compressed = raw.read(2) == _GZIP_MAGIC
             raw.seek(0)
             if compressed:
                 with gzip.GzipFile(fileobj=raw, mode="rb") as f:
-                    return _read_stream(f, path, None, dtype, ndim, "decompressed ")
-            return _read_stream(raw, path, os.fstat(raw.fileno()).st_size, dtype, ndim, "")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise DataError(f"{path}: is a folder, not an IDX file") from None
+                    return _read_stream(f, path, None, dtype, ndim, "decompressed ", limits)
+            return _read_stream(raw, path, size, dtype, ndim, "", limits)
     except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
         raise DataError(f"{path}: corrupt or truncated gzip data ({exc})") from None
     except OSError as exc:
@@ -80,7 +85,7 @@ def read_idx(path: str | os.PathLike, *, dtype: str | np.dtype | None = None,
 
 
 def _read_stream(f, path: Path, total: int | None, dtype, ndim: int | None,
-                 what: str) -> np.ndarray:
+                 what: str, limits: Limits) -> np.ndarray:
     """Parse an IDX stream; ``total`` is its length when known (a raw file)."""
     head = f.read(4)
     if len(head) < 4:
@@ -111,6 +116,8 @@ def _read_stream(f, path: Path, total: int | None, dtype, ndim: int | None,
     for size in shape:
         expected *= size
     header = 4 + 4 * n_dims
+    too_big = DataError(f"{path}: its header declares shape {shape} ({expected} payload "
+                        f"bytes), more than Limits.max_data_bytes = {limits.max_data_bytes}")
     if total is not None:
         if total - header < expected:
             raise DataError(f"{path}: truncated: its header declares shape {shape} "
@@ -118,13 +125,18 @@ def _read_stream(f, path: Path, total: int | None, dtype, ndim: int | None,
         if total - header > expected:
             raise DataError(f"{path}: {total - header - expected} bytes of trailing garbage "
                             f"after the payload of shape {shape}")
+        if expected > limits.max_data_bytes:
+            raise too_big
         payload = bytearray(expected)
         got = f.readinto(payload)
     else:
         # Compressed: the length is known only by reading, so grow with what the
-        # stream actually holds rather than trusting the header's sizes.
-        payload = _read_at_most(f, expected + 1)
+        # stream actually holds rather than trusting the header's sizes (a gzip
+        # bomb stops one byte past the limit).
+        payload = _read_at_most(f, min(expected, limits.max_data_bytes) + 1)
         got = len(payload)
+        if got > limits.max_data_bytes:
+            raise too_big
         if got < expected:
             raise DataError(f"{path}: truncated: its header declares shape {shape} "
                             f"({expected} payload bytes), the decompressed file holds {got}")

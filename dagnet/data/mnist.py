@@ -21,6 +21,7 @@ applies the same transform.  ``one_hot`` encodes labels;
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +31,8 @@ import numpy as np
 from dagnet.data.download import DownloadError, RemoteFile, cache_dir, fetch
 from dagnet.data.idx import is_idx, read_idx
 from dagnet.errors import DataError
+from dagnet.files import open_regular_file
+from dagnet.limits import DEFAULT_LIMITS, Limits
 
 ENV_VARIABLE = "DAGNET_DATA_DIR"
 IMAGE_SHAPE = (28, 28)
@@ -265,26 +268,22 @@ _BOX = 20  # MNIST digits fit in a 20x20 box...
 _CENTRE = 14.0  # ...placed so their centre of mass is at pixel (14, 14) of the 28x28 field
 
 
-def read_digit_image(path: str | os.PathLike) -> np.ndarray:
+def read_digit_image(path: str | os.PathLike, limits: Limits | None = None) -> np.ndarray:
     """A PNG, JPEG (or any image Pillow reads) of one digit as a 28x28 uint8 MNIST digit.
 
-    Colour and transparency are flattened to grayscale, then ``centre_digit``
-    does what was done to the MNIST digits.  DataError names the file if it
-    cannot be read or holds no digit.
+    Colour and transparency are flattened to grayscale, an image whose longer side
+    exceeds 1024 pixels is first box-reduced by a whole factor to at most 1024,
+    then ``centre_digit`` does what was done to the MNIST digits.  DataError names
+    the file if it cannot be read or holds no digit, if it is not a regular file,
+    or if its header declares more than ``limits.max_image_pixels`` pixels
+    (checked before the pixels are decoded).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
     path = Path(path)
-    try:
-        with Image.open(path) as opened:
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such file") from None
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{path}: not an image Pillow can read ({exc})") from None
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = np.asarray(image.convert("RGBA"), dtype=np.float64)
+    image = _open_image(path, DEFAULT_LIMITS if limits is None else limits)
+    transparent = image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+    image = _working_size(image.convert("RGBA" if transparent else "L"))
+    if transparent:
+        rgba = np.asarray(image, dtype=np.float64)
         alpha = rgba[..., 3] / 255
         gray = rgba[..., :3] @ np.array([0.299, 0.587, 0.114])
         if alpha.min() < 1:
@@ -294,11 +293,50 @@ def read_digit_image(path: str | os.PathLike) -> np.ndarray:
             background = 255.0 if ink < 128 else 0.0
             gray = gray * alpha + background * (1 - alpha)
     else:
-        gray = np.asarray(image.convert("L"), dtype=np.float64)
+        gray = np.asarray(image, dtype=np.float64)
     try:
         return centre_digit(gray)
     except DataError as exc:
         raise DataError(f"{path}: {exc}") from None
+
+
+def _open_image(path: Path, limits: Limits):
+    """The decoded image in ``path`` (a regular file), its pixel count checked first."""
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    f, _ = open_regular_file(path, DataError, "image")
+    try:
+        with f, warnings.catch_warnings():
+            # Pillow warns from 89 million pixels; the size is checked here, with the name.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(f) as opened:
+                _check_pixels(path, opened.size, limits)
+                image = ImageOps.exif_transpose(opened)
+                image.load()
+    except Image.DecompressionBombError as exc:
+        raise DataError(f"{path}: too many pixels ({exc}); dagnet reads images of up to "
+                        f"Limits.max_image_pixels = {limits.max_image_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise DataError(f"{path}: not an image Pillow can read ({exc})") from None
+    return image
+
+
+# The float work on an image costs about 32 bytes a pixel; a digit needs far fewer pixels.
+_WORKING_SIDE = 1024
+
+
+def _working_size(image):
+    """``image`` box-reduced by a whole factor so that its longer side is at most 1024."""
+    factor = -(-max(image.size) // _WORKING_SIDE)
+    return image.reduce(factor) if factor > 1 else image
+
+
+def _check_pixels(path: Path, size: tuple[int, int], limits: Limits) -> None:
+    width, height = size
+    if width * height > limits.max_image_pixels:
+        raise DataError(f"{path}: an image of {width}x{height} pixels ({width * height}), more "
+                        f"than Limits.max_image_pixels = {limits.max_image_pixels}; a digit "
+                        "needs no more than a few hundred pixels a side, shrink the image")
 
 
 def centre_digit(gray: np.ndarray) -> np.ndarray:

@@ -30,6 +30,7 @@ import numpy as np
 
 from dagnet.errors import DataError, ModelFileError
 from dagnet.io import ModelFile, read_model_file, write_model_file
+from dagnet.limits import DEFAULT_LIMITS, Limits
 from dagnet.node import ParameterNode
 from dagnet.optim import OptimizationAlgorithm, make_optimizer
 from dagnet.training import (
@@ -58,11 +59,13 @@ def register_model(cls: type[Model]) -> type[Model]:
     return cls
 
 
-def load(path: str | os.PathLike) -> Model:
+def load(path: str | os.PathLike, limits: Limits | None = None) -> Model:
     """The model saved in ``path``, of the class that wrote it, with ``.metadata`` and
-    ``.extra_tensors``.  Reads JSON and arrays only: a model file never runs code."""
+    ``.extra_tensors``.  Reads JSON and arrays only: a model file never runs code, and
+    its configuration is checked against the class's schema and the tensors in the
+    file, within ``limits`` (``dagnet.limits.Limits``), before anything is built."""
     path = Path(path)
-    content = read_model_file(path, None, None)
+    content = read_model_file(path, None, None, limits=limits)
     cls = MODEL_TYPES.get(content.file_format)
     if cls is None:
         raise ModelFileError(f"{path}: not a dagnet model (format "
@@ -72,7 +75,7 @@ def load(path: str | os.PathLike) -> Model:
         raise ModelFileError(f"{path}: {cls.description} format version "
                              f"{content.format_version!r}; this dagnet reads version "
                              f"{cls.format_version}")
-    model = cls.from_file(path, content)
+    model = cls.from_file(path, content, DEFAULT_LIMITS if limits is None else limits)
     model.metadata, model.extra_tensors = content.metadata, content.extra_tensors
     return model
 
@@ -143,13 +146,14 @@ class Model:
         return {p.name: p.w for p in self.parameter_nodes}
 
     @classmethod
-    def from_file(cls, path: Path, content: ModelFile) -> Model:
+    def from_file(cls, path: Path, content: ModelFile, limits: Limits) -> Model:
+        """The model a file's checked content describes (``load`` calls this)."""
         raise NotImplementedError
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Model:
+    def load(cls, path: str | os.PathLike, limits: Limits | None = None) -> Model:
         """The model in ``path`` (as ``dagnet.load``), which must be a ``cls``."""
-        model = load(path)
+        model = load(path, limits)
         if not isinstance(model, cls):
             raise ModelFileError(f"{path}: not a {cls.description} (it holds a "
                                  f"{model.description})")

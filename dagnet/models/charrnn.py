@@ -20,9 +20,11 @@ import numpy as np
 
 from dagnet.data.text import CharStreams, Vocabulary
 from dagnet.errors import DataError, ModelFileError
-from dagnet.io import ModelFile, assign_weights
+from dagnet.io import WEIGHT_DTYPES, ModelFile, assign_weights
+from dagnet.limits import Limits
 from dagnet.models.base import register_model
-from dagnet.models.rnn import RecurrentNetwork
+from dagnet.models.rnn import CELL_TYPES, RecurrentNetwork, hidden_sizes, weight_shapes
+from dagnet.schema import about, check_weights, choice, json_object, number, show, up_to
 
 MAX_LAYERS = 3
 
@@ -76,7 +78,34 @@ class CharRNN(RecurrentNetwork):
                 "dtype": self.dtype.name}
 
     @classmethod
-    def from_file(cls, path: Path, content: ModelFile) -> CharRNN:
+    def check_file(cls, config: dict, weights: dict[str, np.ndarray], limits: Limits) -> None:
+        """Check a saved configuration (``config()``'s keys: a vocabulary of distinct
+        characters in sorted order, up to ``limits.max_vocabulary``; 1 to 3 layers...)
+        and that the file holds exactly the weights it implies, before building."""
+        json_object(config, "config", {"cell", "vocabulary", "hidden", "embedding", "dropout",
+                                       "dtype"})
+        cell = choice(config["cell"], "config.cell", tuple(CELL_TYPES))
+        vocabulary = config["vocabulary"]
+        if type(vocabulary) is not str or not 1 <= len(vocabulary) <= limits.max_vocabulary:
+            raise ModelFileError(f"config.vocabulary: expected a string of 1 to "
+                                 f"{limits.max_vocabulary} characters (Limits.max_vocabulary)"
+                                 f", got {show(vocabulary)}")
+        if list(vocabulary) != sorted(set(vocabulary)):
+            raise ModelFileError("config.vocabulary: expected distinct characters in sorted "
+                                 f"order, got {show(vocabulary)}")
+        hidden = hidden_sizes(config["hidden"], limits, MAX_LAYERS)
+        embedding = config["embedding"]
+        if embedding is not None:
+            embedding = up_to(1, "max_layer_size")(embedding, "config.embedding", limits)
+        number(config["dropout"], "config.dropout", 0, 1)
+        size = len(vocabulary)
+        check_weights(weights, weight_shapes(cell, size, hidden, size, embedding),
+                      choice(config["dtype"], "config.dtype", WEIGHT_DTYPES))
+
+    @classmethod
+    def from_file(cls, path: Path, content: ModelFile, limits: Limits) -> CharRNN:
+        with about(path):
+            cls.check_file(content.config, content.weights, limits)
         config = content.config
         try:
             net = cls(config["vocabulary"], config["hidden"], config["cell"],

@@ -19,6 +19,7 @@ from dagnet.graph import Graph
 from dagnet.io import FORMAT as GRAPH_FORMAT
 from dagnet.io import FORMAT_VERSION as GRAPH_FORMAT_VERSION
 from dagnet.io import ModelFile, graph_from_content, graph_spec
+from dagnet.limits import Limits
 from dagnet.models.base import Model, as_array, class_targets, register_model
 from dagnet.nodes import (
     BinaryCrossEntropyNode,
@@ -68,8 +69,8 @@ class GraphModel(Graph, Model):
         return graph_spec(self)[1]
 
     @classmethod
-    def from_file(cls, path: Path, content: ModelFile) -> GraphModel:
-        return graph_from_content(path, content, cls)
+    def from_file(cls, path: Path, content: ModelFile, limits: Limits) -> GraphModel:
+        return graph_from_content(path, content, cls, limits)
 
     # -- the Model side ---------------------------------------------------------------------
 

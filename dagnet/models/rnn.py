@@ -28,7 +28,8 @@ import numpy as np
 
 from dagnet.errors import DataError, ModelFileError
 from dagnet.graph import Graph
-from dagnet.io import ModelFile, assign_weights
+from dagnet.io import WEIGHT_DTYPES, ModelFile, assign_weights
+from dagnet.limits import Limits
 from dagnet.models.base import Model, as_array, class_targets, register_model
 from dagnet.models.initializers import glorot_uniform
 from dagnet.node import InputNode, Node, ParameterNode
@@ -53,6 +54,16 @@ from dagnet.nodes import (
     UnstackNode,
 )
 from dagnet.nodes.activations import softmax
+from dagnet.schema import (
+    about,
+    boolean,
+    check_weights,
+    choice,
+    json_object,
+    list_of,
+    number,
+    up_to,
+)
 from dagnet.training import ArrayBatches
 
 INPUT_KINDS = ("dense", "indices")
@@ -338,7 +349,34 @@ class RecurrentNetwork(Model):
                    dropout=config.get("dropout", 0.0), dtype=np.dtype(config["dtype"]))
 
     @classmethod
-    def from_file(cls, path: Path, content: ModelFile) -> RecurrentNetwork:
+    def check_file(cls, config: dict, weights: dict[str, np.ndarray], limits: Limits) -> None:
+        """Check a saved configuration (``config()``'s keys, types and ranges within
+        ``limits``) and that the file holds exactly the weights it implies, with their
+        shapes and dtype, before anything is built; ModelFileError names the key."""
+        json_object(config, "config", {"cell", "n_inputs", "hidden", "n_outputs", "inputs",
+                                       "fused", "dtype"},
+                    {"sequence", "embedding", "dropout"})
+        cell = choice(config["cell"], "config.cell", tuple(CELL_TYPES))
+        size = up_to(1, "max_layer_size")
+        n_inputs = size(config["n_inputs"], "config.n_inputs", limits)
+        hidden = hidden_sizes(config["hidden"], limits, limits.max_layers, "max_layers")
+        n_outputs = size(config["n_outputs"], "config.n_outputs", limits)
+        inputs = choice(config["inputs"], "config.inputs", INPUT_KINDS)
+        if not boolean(config["fused"], "config.fused") and inputs != "dense":
+            raise ModelFileError("config.fused: composed cells (false) read dense inputs, "
+                                 "but config.inputs is 'indices'")
+        boolean(config.get("sequence", False), "config.sequence")
+        number(config.get("dropout", 0.0), "config.dropout", 0, 1)
+        embedding = config.get("embedding")
+        if embedding is not None:
+            embedding = size(embedding, "config.embedding", limits)
+        check_weights(weights, weight_shapes(cell, n_inputs, hidden, n_outputs, embedding),
+                      choice(config["dtype"], "config.dtype", WEIGHT_DTYPES))
+
+    @classmethod
+    def from_file(cls, path: Path, content: ModelFile, limits: Limits) -> RecurrentNetwork:
+        with about(path):
+            cls.check_file(content.config, content.weights, limits)
         try:
             net = cls.from_config(content.config)
         except (KeyError, TypeError, ValueError) as exc:
@@ -507,6 +545,32 @@ def _check_architecture(cell, n_inputs, hidden, n_outputs, inputs, fused, sequen
                          f"positive width, got inputs={inputs!r}, embedding={embedding}")
     if not 0 <= dropout < 1:
         raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+
+
+def hidden_sizes(value, limits: Limits, max_layers: int, option: str | None = None
+                 ) -> list[int]:
+    """A saved ``hidden``: 1 to ``max_layers`` sizes, each up to ``max_layer_size``."""
+    sizes = list_of(value, "config.hidden", 1, max_layers, option)
+    return [up_to(1, "max_layer_size")(h, f"config.hidden[{i}]", limits)
+            for i, h in enumerate(sizes)]
+
+
+def weight_shapes(cell: str, n_inputs: int, hidden: list[int], n_outputs: int,
+                  embedding: int | None = None) -> dict[str, tuple[int, ...]]:
+    """The weights of ``RecurrentNetwork(cell, n_inputs, hidden, n_outputs, embedding=...)``
+    by tensor name, and their shapes."""
+    blocks, shapes = CELL_TYPES[cell].n_blocks, {}
+    if embedding is not None:
+        shapes["embedding/E"] = (n_inputs, embedding)
+    fan_in = embedding or n_inputs
+    for k, h in enumerate(hidden, start=1):
+        shapes[f"layer{k}/W"] = (fan_in, blocks * h)
+        shapes[f"layer{k}/U"] = (h, blocks * h)
+        shapes[f"layer{k}/b"] = (blocks * h,)
+        fan_in = h
+    shapes["output/W"] = (fan_in, n_outputs)
+    shapes["output/b"] = (n_outputs,)
+    return shapes
 
 
 def count_parameters(cell: str, n_inputs: int, hidden: int | Sequence[int],

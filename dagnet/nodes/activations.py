@@ -42,6 +42,8 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 class IdentityNode(Node):
     """y = x.  dJ/dx = dJ/dy."""
 
+    n_inputs = 1
+
     def compute_output(self):
         return [self.x[0]]
 
@@ -52,6 +54,8 @@ class IdentityNode(Node):
 @register_node
 class SigmoidNode(Node):
     """y = σ(x) = 1/(1 + e^-x).  dJ/dx = dJ/dy ⊙ y ⊙ (1 - y)."""
+
+    n_inputs = 1
 
     def compute_output(self):
         return [sigmoid(self.x[0])]
@@ -65,6 +69,8 @@ class SigmoidNode(Node):
 class TanhNode(Node):
     """y = tanh(x).  dJ/dx = dJ/dy ⊙ (1 - y²)."""
 
+    n_inputs = 1
+
     def compute_output(self):
         return [np.tanh(self.x[0])]
 
@@ -76,6 +82,8 @@ class TanhNode(Node):
 @register_node
 class ReluNode(Node):
     """y = max(x, 0).  dJ/dx = dJ/dy ⊙ [x > 0]."""
+
+    n_inputs = 1
 
     def compute_output(self):
         return [np.maximum(self.x[0], 0)]
@@ -90,6 +98,8 @@ class SoftmaxNode(Node):
 
     dJ/dx = y ⊙ (dJ/dy - Σ_k (dJ/dy ⊙ y)_k): the Jacobian-vector product, no B×C×C Jacobian.
     """
+
+    n_inputs = 1
 
     def compute_output(self):
         self.check_matrix(self.x[0])

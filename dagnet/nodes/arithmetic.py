@@ -9,11 +9,14 @@ from __future__ import annotations
 import numpy as np
 
 from dagnet.node import Node, register_node
+from dagnet.schema import finite
 
 
 @register_node
 class AdditionNode(Node):
     """y = a + b (same shapes).  dJ/da = dJ/dy, dJ/db = dJ/dy."""
+
+    n_inputs = 2
 
     def compute_output(self):
         a, b = self.x
@@ -27,6 +30,8 @@ class AdditionNode(Node):
 @register_node
 class SubtractionNode(Node):
     """y = a - b (same shapes).  dJ/da = dJ/dy, dJ/db = -dJ/dy."""
+
+    n_inputs = 2
 
     def compute_output(self):
         a, b = self.x
@@ -42,6 +47,8 @@ class SubtractionNode(Node):
 class EWMultiplicationNode(Node):
     """y = a ⊙ b (element-wise, same shapes).  dJ/da = dJ/dy ⊙ b, dJ/db = dJ/dy ⊙ a."""
 
+    n_inputs = 2
+
     def compute_output(self):
         a, b = self.x
         self.check_same_shape(a, b)
@@ -56,6 +63,9 @@ class EWMultiplicationNode(Node):
 @register_node
 class ScalarMultiplicationNode(Node):
     """y = s·x for a fixed scalar s.  dJ/dx = s·dJ/dy."""
+
+    n_inputs = 1
+    config_schema = {"scalar": finite}
 
     def __init__(self, parents, scalar: float, name: str | None = None):
         super().__init__(parents, name=name)
@@ -95,6 +105,8 @@ class SumNode(Node):
 @register_node
 class Norm2Node(Node):
     """y = Σ x² (the squared Frobenius norm, a scalar).  dJ/dx = 2·x·dJ/dy."""
+
+    n_inputs = 1
 
     def compute_output(self):
         x = self.x[0]

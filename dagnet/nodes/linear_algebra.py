@@ -12,6 +12,8 @@ from dagnet.node import Node, register_node
 class MultiplicationNode(Node):
     """y = x·W; x:(B, I), W:(I, O) -> (B, O).  dJ/dx = dJ/dy·Wᵀ, dJ/dW = xᵀ·dJ/dy."""
 
+    n_inputs = 2
+
     def compute_output(self):
         a, b = self.x
         if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
@@ -32,6 +34,8 @@ class AddBiasNode(Node):
     With it, (1|x)·W is an affine map whose first row of W is the bias (the tutorial's form).
     """
 
+    n_inputs = 1
+
     def compute_output(self):
         x = self.x[0]
         self.check_matrix(x)
@@ -51,6 +55,8 @@ class LinearNode(Node):
     dJ/dx = dJ/dy·Wᵀ, dJ/dW = xᵀ·dJ/dy, dJ/db = Σ_rows dJ/dy.  The same map as
     (1|x)·W with the bias kept apart, which saves copying x into a wider matrix.
     """
+
+    n_inputs = 3
 
     def compute_output(self):
         x, w, b = self.x

@@ -37,6 +37,8 @@ def _scalar(value, like: np.ndarray) -> np.ndarray:
 class SquaredErrorNode(Node):
     """J = Σ (ŷ - y)².  dJ/dŷ = 2(ŷ - y), dJ/dy = -2(ŷ - y)."""
 
+    n_inputs = 2
+
     def compute_output(self):
         expected, predicted = _checked_inputs(self)
         diff = predicted - expected
@@ -55,6 +57,8 @@ class BinaryCrossEntropyNode(Node):
     dJ/dŷ = (ŷ - y) / (ŷ(1 - ŷ)), dJ/dy = log(1 - ŷ) - log ŷ.  ŷ is clipped to
     [eps, 1 - eps]; prefer SigmoidBinaryCrossEntropyNode on logits.
     """
+
+    n_inputs = 2
 
     def compute_output(self):
         expected, predicted = _checked_inputs(self)
@@ -77,6 +81,8 @@ class CategoricalCrossEntropyNode(Node):
     dJ/dŷ = -y / ŷ, dJ/dy = -log ŷ.  Prefer SoftmaxCrossEntropyNode on logits.
     """
 
+    n_inputs = 2
+
     def compute_output(self):
         expected, predicted = _checked_inputs(self)
         return [_scalar(-np.vdot(expected, np.log(_clip_probabilities(predicted))),
@@ -96,6 +102,8 @@ class SoftmaxCrossEntropyNode(Node):
     dJ/dz = softmax(z)·Σ_c y_c - y (= softmax(z) - y for one-hot rows; 0 for all-zero
     rows, the masked ones), dJ/dy = -log softmax(z).  log softmax by log-sum-exp.
     """
+
+    n_inputs = 2
 
     def compute_output(self):
         expected, logits = _checked_inputs(self)
@@ -128,6 +136,8 @@ class SigmoidBinaryCrossEntropyNode(Node):
 
     dJ/dz = σ(z) - y, dJ/dy = -z.
     """
+
+    n_inputs = 2
 
     def compute_output(self):
         expected, logits = _checked_inputs(self)

@@ -25,6 +25,8 @@ class MultiplyAddNode(Node):
     dJ/da = dJ/dy, dJ/dx = dJ/dy·Wᵀ, dJ/dW = xᵀ·dJ/dy.
     """
 
+    n_inputs = 3
+
     def compute_output(self):
         a, x, w = self.x
         if (x.ndim != 2 or w.ndim != 2 or x.shape[1] != w.shape[0]
@@ -50,6 +52,12 @@ class LSTMStepNode(Node):
     With δc = dJ/dc + dJ/dh⊙o⊙(1 - tanh²c): dJ/dc_prev = δc⊙f, dJ/dz = [δc⊙g⊙i(1-i) |
     δc⊙c_prev⊙f(1-f) | dJ/dh⊙tanh(c)⊙o(1-o) | δc⊙i⊙(1-g²)].
     """
+
+    n_inputs = 2
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return 2
 
     def __init__(self, parents, name: str | None = None):
         super().__init__(parents, nb_outputs=2, name=name)
@@ -111,6 +119,8 @@ class GRUStepNode(Node):
     dJ/dh_prev = dJ/dh⊙u, dJ/dxz = [δr | δu | δn], dJ/dhz = [δr | δu | δn⊙r].
     """
 
+    n_inputs = 3
+
     def compute_output(self):
         h_prev, xz, hz = self.x
         n = h_prev.shape[1] if h_prev.ndim == 2 else 0
@@ -169,6 +179,12 @@ class LSTMLayerNode(Node):
     dJ/dh0 = dJ/dz_1·Uᵀ, dJ/dc0 = δc_0 and dJ/dU = Σ_t h_{t-1}ᵀ·dJ/dz_t as ONE product
     (H, T·B)·(T·B, 4H) instead of T small ones.
     """
+
+    n_inputs = 4
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return 3
 
     def __init__(self, parents, name: str | None = None):
         super().__init__(parents, nb_outputs=3, name=name)

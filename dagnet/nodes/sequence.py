@@ -13,6 +13,7 @@ import numpy as np
 
 from dagnet.errors import GraphError, ShapeError
 from dagnet.node import Node, register_node
+from dagnet.schema import up_to
 
 
 @register_node
@@ -21,6 +22,13 @@ class UnstackNode(Node):
 
     dJ/dx = stack(dJ/dy_0, …, dJ/dy_{T-1}); a step nobody reads sends back zeros.
     """
+
+    n_inputs = 1
+    config_schema = {"length": up_to(1, "max_node_io")}
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return config["length"]
 
     def __init__(self, parents, length: int, name: str | None = None):
         length = int(length)
@@ -68,6 +76,8 @@ class SequenceLinearNode(Node):
     dJ/dx = dJ/dy·Wᵀ, dJ/dW = Σ_steps xᵀ·dJ/dy, dJ/db = Σ dJ/dy over all but the last axis.
     """
 
+    n_inputs = 3
+
     def compute_output(self):
         x, w, b = self.x
         if x.ndim < 2 or w.ndim != 2 or x.shape[-1] != w.shape[0] or b.shape != w.shape[1:]:
@@ -93,6 +103,8 @@ class OneHotLinearNode(Node):
     dJ/dW[v] = Σ of dJ/dy over the positions where i = v, dJ/db = Σ dJ/dy; i gets no
     gradient.  Same function as a product with one-hot rows, without forming them.
     """
+
+    n_inputs = 3
 
     def compute_output(self):
         indices, w, b = self.x
@@ -155,6 +167,8 @@ class EmbeddingNode(Node):
 
     dJ/dE[v] = Σ of dJ/dy over the positions where i = v; i gets no gradient.
     """
+
+    n_inputs = 2
 
     def compute_output(self):
         indices, w = self.x

@@ -6,8 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from dagnet.errors import GraphError, ShapeError
+from dagnet.errors import GraphError, ModelFileError, ShapeError
 from dagnet.node import Node, register_node
+from dagnet.schema import sizes, up_to
 
 
 @register_node
@@ -16,6 +17,15 @@ class SelectionNode(Node):
 
     dJ/dx = dJ/dy in columns start:end, 0 elsewhere.
     """
+
+    n_inputs = 1
+    config_schema = {"start": up_to(0, "max_layer_size"), "end": up_to(1, "max_layer_size")}
+
+    @classmethod
+    def check_config(cls, config: dict, where: str) -> None:
+        if config["end"] <= config["start"]:
+            raise ModelFileError(f"{where}: needs start < end, got {config['start']}:"
+                                 f"{config['end']}")
 
     def __init__(self, parents, start: int, end: int, name: str | None = None):
         super().__init__(parents, name=name)
@@ -66,6 +76,13 @@ class SplitNode(Node):
 
     dJ/dx = (dJ/dy₁ | … | dJ/dyₙ); an output nobody reads sends back zeros.
     """
+
+    n_inputs = 1
+    config_schema = {"sizes": sizes}
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return len(config["sizes"])
 
     def __init__(self, parents, sizes: Sequence[int], name: str | None = None):
         sizes = [int(s) for s in sizes]
