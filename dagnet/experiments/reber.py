@@ -246,27 +246,37 @@ def compare_cells(cells: Sequence[str], seeds: Sequence[int], task: ReberTask,
     for cell in cells:
         hidden = hidden_for_parameters(cell, N_SYMBOLS, N_SYMBOLS, target)
         for seed in seeds:
-            rng = streams(seed)
-            model = reber_network(cell, hidden, rng["init"], dtype=dtype, fused=fused)
-            accuracy = Accuracy(test_strings(task, seed), task, model.dtype)
+            model = reber_network(cell, hidden, streams(seed)["init"], dtype=dtype, fused=fused)
             extensions = [StopOnNonFinite(), Interrupt(),
                           ProgressBar(progress, f"{cell} seed {seed}", "str")]
             if log is not None:
                 extensions.append(SweepLog(log, cell=cell, seed=seed))
-            trainer = reber_trainer(model, make_optimizer(model.parameter_nodes, task.updates),
-                                    task, rng["train"], accuracy, extensions)
-            untrained = accuracy.point(model)
-            history = train(trainer)
-            result = comparison.cells.setdefault(cell, {
-                "hidden": hidden, "parameters": model.n_parameters, "runs": []})
-            result["runs"].append({
-                "seed": seed, **run_figures(history, untrained, embedded=True),
-                "train_seconds": history.train_seconds, "stop_reason": history.stop_reason})
-            comparison.train_seconds += history.train_seconds
-            if history.stop_reason != "done":
-                comparison.stop_reason = history.stop_reason
+            run = train_seed(model, seed, task, make_optimizer, train, extensions)
+            result = comparison.cells.setdefault(
+                cell, {"hidden": hidden, "parameters": model.n_parameters, "runs": []})
+            result["runs"].append(run)
+            comparison.train_seconds += run["train_seconds"]
+            if run["stop_reason"] != "done":
+                comparison.stop_reason = run["stop_reason"]
                 return comparison
     return comparison
+
+
+def train_seed(model: RecurrentNetwork, seed: int, task: ReberTask,
+               make_optimizer: Callable[[list, int], OptimizationAlgorithm],
+               train: Callable[[Trainer], History] = Trainer.run,
+               extensions: Sequence[Extension] = ()) -> dict:
+    """Train ``model`` (weights from the seed's ``init`` stream) on ``task`` with the
+    seed's training and test strings; its figures (``run_figures``), the seed, the
+    training seconds and how the run ended."""
+    rng = streams(seed)
+    accuracy = Accuracy(test_strings(task, seed), task, model.dtype)
+    untrained = accuracy.point(model)
+    trainer = reber_trainer(model, make_optimizer(model.parameter_nodes, task.updates), task,
+                            rng["train"], accuracy, extensions)
+    history = train(trainer)
+    return {"seed": seed, **run_figures(history, untrained, task.embedded),
+            "train_seconds": history.train_seconds, "stop_reason": history.stop_reason}
 
 
 def write_comparison(path: str | os.PathLike, comparison: Comparison,
