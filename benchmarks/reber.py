@@ -41,9 +41,10 @@ def main(argv=None) -> int:
     import numpy as np
 
     from dagnet.data import reber
+    from dagnet.experiments.reber import reber_network
     from dagnet.files import write_json
-    from dagnet.models.rnn import RecurrentNetwork
     from dagnet.optim import Adam
+    from dagnet.training import Batch
 
     settings = [("rnn", 4, False), ("lstm", 16, True)]  # cell, hidden units, embedded
     configs = [(cell, hidden, embedded, batch, fused)
@@ -53,15 +54,16 @@ def main(argv=None) -> int:
     def prepare(config, seed):
         cell, hidden, embedded, batch, fused = config
         rng = np.random.default_rng(seed)
-        net = RecurrentNetwork(cell, 7, hidden, 7, fused=fused, rng=rng, dtype=np.float32)
-        batches = [reber.encode_batch(reber.generate(batch, rng, embedded), np.float32)
+        net = reber_network(cell, hidden, rng, dtype=np.float32, fused=fused)
+        # The batches dagnet reber trains on (GeneratedBatches), drawn before the clock.
+        batches = [Batch(*reber.sample_batch(batch, rng, embedded, np.float32), batch)
                    for _ in range(args.strings // batch)]
         return net, Adam(net.parameter_nodes, 0.01), batches
 
     def timed(net, optimizer, batches) -> float:
         started = time.perf_counter()
-        for X, Y in batches:
-            net.train_step(X, Y, optimizer)
+        for batch in batches:
+            net.train_step(batch, optimizer)
         return time.perf_counter() - started
 
     prepared = {config: prepare(config, 0) for config in configs}

@@ -95,28 +95,31 @@ def _check_arguments(args: argparse.Namespace) -> None:
         raise DagnetError("--components applies to --preprocessing whiten only")
 
 
-def _model(args, run: CommandRun, train_images: np.ndarray, total_steps: int,
-           rng: np.random.Generator):
-    """The model, its preprocessing and optimizer: new (weights drawn from ``rng``), or
-    from the checkpoint resumed."""
-    if args.resume is not None:
-        model = GraphModel.load(args.resume)
-        run.check_resume(training_state(model, args.resume)["options"])
-        optimizer = optimizer_from_checkpoint(model, args.resume)
-        preprocessing = Preprocessing.from_model(model.metadata.get("preprocessing") or {},
-                                                 model.extra_tensors, str(args.resume))
-    else:
-        preprocessing = Preprocessing.fit(train_images, args.preprocessing,
-                                          n_components=args.components)
-        model = fully_connected(args.layers, preprocessing.n_features, args.activation,
-                                "softmax", rng=rng,
-                                dtype=np.dtype(args.dtype))
-        optimizer = make_optimizer(args, model.parameter_nodes, total_steps=total_steps)
-        metadata, tensors = preprocessing.to_model()
-        model.metadata = {"task": "mnist", "preprocessing": metadata, "layers": args.layers,
-                          "activation": args.activation, "seed": args.seed}
-        model.extra_tensors = tensors
-    model.debug = run.debug
+def _resumed(args, run: CommandRun):
+    """The model, its preprocessing and optimizer from the checkpoint resumed; the
+    checkpoint's options stand for those not given again."""
+    model = GraphModel.load(args.resume)
+    run.check_resume(training_state(model, args.resume)["options"])
+    optimizer = optimizer_from_checkpoint(model, args.resume)
+    if "lr" in args.given:
+        optimizer.learning_rate = args.lr
+    preprocessing = Preprocessing.from_model(model.metadata.get("preprocessing") or {},
+                                             model.extra_tensors, str(args.resume))
+    return model, preprocessing, optimizer
+
+
+def _new(args, train_images: np.ndarray, rng: np.random.Generator):
+    """A new model (weights drawn from ``rng``), its preprocessing and optimizer."""
+    preprocessing = Preprocessing.fit(train_images, args.preprocessing,
+                                      n_components=args.components)
+    model = fully_connected(args.layers, preprocessing.n_features, args.activation,
+                            "softmax", rng=rng, dtype=np.dtype(args.dtype))
+    steps = args.epochs * -(-len(train_images) // args.batch_size)
+    optimizer = make_optimizer(args, model.parameter_nodes, total_steps=steps)
+    metadata, tensors = preprocessing.to_model()
+    model.metadata = {"task": "mnist", "preprocessing": metadata, "layers": args.layers,
+                      "activation": args.activation, "seed": args.seed}
+    model.extra_tensors = tensors
     return model, preprocessing, optimizer
 
 
@@ -125,12 +128,14 @@ def run_mnist(args: argparse.Namespace) -> int:
     train_images, train_labels, test_images, test_labels = load_mnist(
         args.data, progress=False if args.quiet else None)
     run = CommandRun(args, "mnist", FIXED)
+    # One generator draws the initial weights, then shuffles every epoch (a resumed run
+    # takes the shuffling generator's state from its checkpoint).
+    rng = np.random.default_rng(args.seed)
+    resumed = _resumed(args, run) if args.resume is not None else None
     train_images = train_images[:args.train_size]
     train_labels = train_labels[:args.train_size]
-    steps = args.epochs * -(-len(train_images) // args.batch_size)
-    # One generator draws the initial weights, then shuffles every epoch.
-    rng = np.random.default_rng(args.seed)
-    model, preprocessing, optimizer = _model(args, run, train_images, steps, rng)
+    model, preprocessing, optimizer = resumed or _new(args, train_images, rng)
+    model.debug = run.debug
     X = preprocessing.transform(train_images, model.dtype)
     X_test = preprocessing.transform(test_images, model.dtype)
     data = ArrayBatches(X, train_labels, args.batch_size, rng)

@@ -14,6 +14,14 @@ import argparse
 from collections.abc import Sequence
 
 from dagnet import optim
+from dagnet.cli.run import (
+    _integer,
+    finite_float,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+)
 from dagnet.errors import DagnetError
 from dagnet.node import ParameterNode
 from dagnet.optim import (
@@ -49,7 +57,7 @@ def add_optimizer_arguments(parser: argparse.ArgumentParser, default: str = "gd"
     group.add_argument("--optimizer", choices=list(OPTIMIZERS) + list(ALIASES),
                        default=default, help=f"optimization algorithm (default "
                                              f"%(default)s){aliases}")
-    group.add_argument("--lr", type=float, default=None,
+    group.add_argument("--lr", type=positive_float, default=None,
                        help=f"learning rate (default {default_lr:g} for {default}, else the "
                             "algorithm's own default: "
                             + ", ".join(f"{name} {cls.default_learning_rate:g}"
@@ -92,8 +100,8 @@ def _add_hyperparameter_flag(group, name: str, declarations: dict[str, Hyperpara
         group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
                            help=text)
     else:
-        group.add_argument(flag(name), type=kind, default=None,
-                           metavar=name.upper(), help=text)
+        group.add_argument(flag(name), type=finite_float if kind is float else _integer,
+                           default=None, metavar=name.upper(), help=text)
 
 
 def _help(declarations: dict[str, Hyperparameter]) -> str:
@@ -124,28 +132,28 @@ def _shown(value) -> str:
 
 def _add_control_arguments(group) -> None:
     """Weight decay, clipping and the learning-rate schedule: the same for every algorithm."""
-    group.add_argument("--weight-decay", type=float, default=0.0, metavar="LAMBDA",
+    group.add_argument("--weight-decay", type=non_negative_float, default=0.0, metavar="LAMBDA",
                        help="weight decay (default %(default)s; 0: none)")
     group.add_argument("--weight-decay-mode", choices=["decoupled", "l2"], default="decoupled",
                        help="decoupled: w <- (1 - LAMBDA) w - lr d (the tutorial's, AdamW's); "
                             "l2: LAMBDA w added to the gradient (default %(default)s)")
-    group.add_argument("--clip-norm", type=float, default=None, metavar="NORM",
+    group.add_argument("--clip-norm", type=positive_float, default=None, metavar="NORM",
                        help="rescale the gradients when their global L2 norm exceeds NORM")
-    group.add_argument("--clip-value", type=float, default=None, metavar="VALUE",
+    group.add_argument("--clip-value", type=positive_float, default=None, metavar="VALUE",
                        help="clip every gradient component to [-VALUE, VALUE]")
     group.add_argument("--lr-schedule", choices=["constant", "step", "exponential", "cosine"],
                        default="constant", help="learning-rate schedule (default %(default)s)")
-    group.add_argument("--lr-step-size", type=int, default=None, metavar="STEPS",
+    group.add_argument("--lr-step-size", type=positive_int, default=None, metavar="STEPS",
                        help="step schedule: multiply the rate by --lr-gamma every STEPS steps")
-    group.add_argument("--lr-gamma", type=float, default=None, metavar="GAMMA",
+    group.add_argument("--lr-gamma", type=positive_float, default=None, metavar="GAMMA",
                        help="step and exponential schedules: the factor (exponential: per "
                             "step; step default 0.1)")
-    group.add_argument("--lr-total-steps", type=int, default=None, metavar="STEPS",
+    group.add_argument("--lr-total-steps", type=positive_int, default=None, metavar="STEPS",
                        help="cosine schedule: steps from the full rate down to the minimum "
                             "(default: the whole run, after warm-up)")
-    group.add_argument("--lr-min-factor", type=float, default=None, metavar="FACTOR",
+    group.add_argument("--lr-min-factor", type=non_negative_float, default=None, metavar="FACTOR",
                        help="cosine schedule: the final rate as a fraction of --lr (default 0)")
-    group.add_argument("--warmup-steps", type=int, default=0, metavar="STEPS",
+    group.add_argument("--warmup-steps", type=non_negative_int, default=0, metavar="STEPS",
                        help="linear warm-up from lr/STEPS to lr over the first STEPS steps, "
                             "before the schedule (default %(default)s; 0: none)")
 

@@ -65,6 +65,11 @@ def positive_float(text: str) -> float:
     return value
 
 
+def finite_float(text: str) -> float:
+    """An argparse ``type``: any finite number (the declared range is checked later)."""
+    return _number(text)
+
+
 def non_negative_float(text: str) -> float:
     value = _number(text)
     if value < 0:
@@ -179,10 +184,14 @@ class CommandRun:
                          if k not in skip and not callable(v)})
 
     def check_resume(self, saved_options: dict) -> None:
-        """Refuse a --resume whose explicit options contradict the checkpoint's."""
+        """Refuse a --resume whose explicit options contradict the checkpoint's, and take
+        the checkpoint's value for every fixed option not given again."""
         given = {k: v for k, v in self.options().items()
                  if k in getattr(self.args, "given", set())}
         check_options(saved_options, given, self.fixed, self.args.resume)
+        for key in self.fixed:
+            if key in saved_options and key not in given:
+                setattr(self.args, key, saved_options[key])
 
     def extensions(self, *, unit: str = "ex", description: str | None = None,
                    checkpoint: Checkpoint | None = None, budget: float | None = None,
@@ -239,7 +248,9 @@ class CommandRun:
                                                         v, (list, dict))}
             print(json.dumps(shown | {"folder": str(self.folder)}), flush=True)
         if self.record.fields["stop_reason"] == "interrupted":
-            say(f"{self.command}: interrupted; continue with --resume "
-                f"{self.folder / self.record.fields['files'].get('checkpoint', '?')}")
+            checkpoint = self.record.fields["files"].get("checkpoint")
+            say(f"{self.command}: interrupted" + (f"; continue with --resume "
+                                                  f"{self.folder / checkpoint}"
+                                                  if checkpoint else ""))
             return 130
         return 0

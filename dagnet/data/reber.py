@@ -176,6 +176,13 @@ def encode_batch(strings: Sequence[str], dtype=np.float64, length: int | None = 
     return X, Y
 
 
+def sample_batch(n: int, rng: np.random.Generator, embedded: bool = False,
+                 dtype=np.float64) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` fresh strings drawn with ``rng``, encoded by ``encode_batch``: X, Y (T, B, 7),
+    time first, padded to the longest string with all-zero rows (masked in the cost)."""
+    return encode_batch(generate(n, rng, embedded), dtype)
+
+
 def prediction_accuracy(probabilities: np.ndarray, strings: Sequence[str],
                         embedded: bool = False, threshold: float = 0.3) -> dict:
     """Score predicted next-symbol probabilities (T, B, 7), time first, of a batch.

@@ -6,6 +6,7 @@ canvas, no pyplot).
 coloured by the automaton's state (as in the tutorial): a net that has learnt the
 grammar gathers the positions of each state together.
 ``plot_compare``: the cells of ``dagnet reber-compare`` side by side.
+``draw_reber_run``: the figures of a ``dagnet reber`` run.
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 
+from dagnet.data import reber
 from dagnet.viz.plots import new_figure, save_figure
 
 CELL_COLOURS = {"rnn": "tab:red", "gru": "tab:green", "lstm": "tab:blue"}
+DEEP_STATE_STRINGS = 300  # strings whose hidden states deep_states.png shows
 
 
 def principal_components(rows: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.ndarray]:
@@ -37,22 +40,27 @@ def principal_components(rows: np.ndarray, k: int = 2) -> tuple[np.ndarray, np.n
 
 def plot_learning_curve(path: str | os.PathLike, history: Sequence[dict], title: str,
                         embedded: bool = False) -> Path:
-    """Accuracy on the test strings (and the training cost per string) vs strings seen."""
+    """Accuracy on the test strings (and the training loss per string) vs strings seen.
+
+    ``history`` holds entries with ``strings``, ``test_accuracy`` (and
+    ``test_penultimate_accuracy``, embedded) and, after training started, ``loss``.
+    """
     fig = new_figure((11, 4))
     left, right = fig.subplots(1, 2)
     strings = [h["strings"] for h in history]
-    left.plot(strings, [h["accuracy"] for h in history], marker=".", label="strings correct")
+    left.plot(strings, [h["test_accuracy"] for h in history], marker=".",
+              label="strings correct")
     if embedded:
-        left.plot(strings, [h["penultimate_accuracy"] for h in history], marker=".",
+        left.plot(strings, [h["test_penultimate_accuracy"] for h in history], marker=".",
                   label="second-to-last symbol correct")
     left.axhline(0.99, color="grey", linestyle=":", linewidth=1, label="99%")
     left.set(xlabel="training strings seen", ylabel="accuracy on fresh strings",
              ylim=(-0.02, 1.02))
     left.legend(loc="lower right")
-    with_cost = [h for h in history if "cost" in h]
-    right.plot([h["strings"] for h in with_cost], [h["cost"] for h in with_cost], marker=".")
+    with_loss = [h for h in history if "loss" in h]
+    right.plot([h["strings"] for h in with_loss], [h["loss"] for h in with_loss], marker=".")
     right.set(xlabel="training strings seen", ylabel="training cost per string (nats)")
-    if with_cost and min(h["cost"] for h in with_cost) > 0:
+    if with_loss and min(h["loss"] for h in with_loss) > 0:
         right.set_yscale("log")
     for ax in (left, right):
         ax.grid(alpha=0.3)
@@ -96,15 +104,53 @@ def plot_deep_states(path: str | os.PathLike, states: np.ndarray, labels: Sequen
     return save_figure(fig, path)
 
 
+def hidden_state_rows(model, strings: Sequence[str], embedded: bool
+                      ) -> tuple[np.ndarray, list[str]]:
+    """The last layer's hidden state after each symbol but the last of every string,
+    (N, H) string by string, and the automaton state each should encode."""
+    X, _ = reber.encode_batch(strings, model.dtype)
+    states = model.hidden_states(X)[-1]  # (T, B, H)
+    steps = np.array([len(s) - 1 for s in strings])
+    inside = np.arange(states.shape[0])[None, :] < steps[:, None]  # (B, T)
+    labels = [label for s in strings for label in reber.state_labels(s, embedded)]
+    return np.swapaxes(states, 0, 1)[inside], labels
+
+
+def draw_reber_run(folder: str | os.PathLike, model, history: Sequence[dict],
+                   strings: Sequence[str], embedded: bool) -> dict[str, Path]:
+    """The figures of a ``dagnet reber`` run of ``model`` (a RecurrentNetwork) into
+    ``folder``: ``learning_curve.png`` from ``history`` (the untrained point first) and
+    ``deep_states.png``, its hidden states on the first of the test ``strings``.
+    Returns the paths by role."""
+    folder = Path(folder)
+    grammar = "embedded Reber" if embedded else "Reber"
+    name, accuracy = model.cell.upper(), history[-1]["test_accuracy"]
+    states, labels = hidden_state_rows(model, strings[:DEEP_STATE_STRINGS], embedded)
+    return {
+        "learning_curve": plot_learning_curve(
+            folder / "learning_curve.png", history,
+            f"{name} ({model.hidden[-1]} units), {grammar} grammar: {accuracy:.1%} of "
+            f"{len(strings)} fresh strings", embedded=embedded),
+        "deep_states": plot_deep_states(folder / "deep_states.png", states, labels,
+                                        f"{name} hidden states, {grammar} grammar",
+                                        embedded=embedded)}
+
+
 def plot_compare(path: str | os.PathLike, cells: dict[str, dict], title: str) -> Path:
     """Per cell: accuracy vs strings seen (one thin line per seed, the mean thick), and
-    the final accuracies, overall and on the second-to-last symbol, seed by seed."""
+    the final accuracies, overall and on the second-to-last symbol, seed by seed.
+
+    ``cells[cell]["runs"]`` holds per seed its ``untrained`` point, its ``history``
+    (entries with ``strings`` and ``test_accuracy``) and its final ``accuracy`` and
+    ``penultimate_accuracy``.
+    """
     fig = new_figure((12, 4.5))
     left, right = fig.subplots(1, 2)
     for cell, result in cells.items():
         colour = CELL_COLOURS.get(cell)
-        curves = [[h["accuracy"] for h in r["history"]] for r in result["runs"]]
-        strings = [h["strings"] for h in result["runs"][0]["history"]]
+        points = [[r["untrained"], *r["history"]] for r in result["runs"]]
+        curves = [[h["test_accuracy"] for h in run] for run in points]
+        strings = [h["strings"] for h in points[0]]
         for curve in curves:
             left.plot(strings[:len(curve)], curve, color=colour, alpha=0.25, linewidth=1)
         steps = min(len(c) for c in curves)

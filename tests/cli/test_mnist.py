@@ -241,7 +241,9 @@ def test_resume_continues_bit_for_bit_and_refuses_contradicting_options(tmp_path
     assert main(["mnist", *common, "--epochs", "3", "--out", str(tmp_path / "whole")]) == 0
     assert main(["mnist", *common, "--epochs", "1", "--out", str(tmp_path / "part")]) == 0
     checkpoint = str(tmp_path / "part" / "model.safetensors")
-    assert main(["mnist", *common, "--epochs", "3", "--resume", checkpoint]) == 0
+    # Options not given again come from the checkpoint (batch size, optimizer, layers).
+    assert main(["mnist", "--epochs", "3", "--data", str(data), "--quiet", "--resume",
+                 checkpoint]) == 0
     whole = dagnet.load(tmp_path / "whole" / "model.safetensors")
     resumed = dagnet.load(checkpoint)
     for a, b in zip(whole.parameter_nodes, resumed.parameter_nodes):

@@ -8,8 +8,12 @@ import numpy as np
 import pytest
 
 from dagnet import DagnetError, ParameterNode
-from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
-from dagnet.cli.optimizer_options import algorithm_options, flag
+from dagnet.cli.optimizer_options import (
+    add_optimizer_arguments,
+    algorithm_options,
+    flag,
+    make_optimizer,
+)
 from dagnet.experiments.optimizers import chosen as _chosen
 from dagnet.optim import (
     OPTIMIZERS,

@@ -120,3 +120,12 @@ def test_the_threshold_decides_which_symbols_are_predicted():
     assert reber.prediction_accuracy(p, strings)["accuracy"] == 1.0
     p[0, 0] = [0, 0.75, 0, 0, 0.25, 0, 0]  # P below 0.3: missed
     assert reber.prediction_accuracy(p, strings)["accuracy"] == 0.0
+
+
+def test_sample_batch_draws_and_encodes_fresh_strings():
+    X, Y = reber.sample_batch(5, np.random.default_rng(7), embedded=True, dtype=np.float32)
+    strings = reber.generate(5, np.random.default_rng(7), embedded=True)
+    expected_X, expected_Y = reber.encode_batch(strings, np.float32)
+    assert X.dtype == np.float32 and X.shape == (max(map(len, strings)) - 1, 5, 7)
+    np.testing.assert_array_equal(X, expected_X)
+    np.testing.assert_array_equal(Y, expected_Y)

@@ -1,0 +1,1 @@
+"""Experiments: sweeps and comparisons built on models and training (never on dagnet.cli)."""
