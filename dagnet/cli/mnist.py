@@ -103,6 +103,7 @@ def _resumed(args, run: CommandRun):
     optimizer = optimizer_from_checkpoint(model, args.resume)
     if "lr" in args.given:
         optimizer.learning_rate = args.lr
+    args.lr = optimizer.learning_rate
     preprocessing = Preprocessing.from_model(model.metadata.get("preprocessing") or {},
                                              model.extra_tensors, str(args.resume))
     return model, preprocessing, optimizer
