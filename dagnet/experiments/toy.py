@@ -99,9 +99,9 @@ def xor_trainer(model: GraphModel, optimizer: OptimizationAlgorithm,
 
 def xor_result(model: GraphModel, folder: str | os.PathLike, history: Sequence[dict],
                title: str) -> dict:
-    """The figures of an XOR run: ``final_cost`` (mean per point), ``accuracy``, the
-    ``outputs`` on the four points; and its ``figures`` drawn into ``folder``
-    (``plot_plane_run``, titled ``title`` and the accuracy)."""
+    """What an XOR run reports: ``final_cost`` (mean per point), ``accuracy``, the
+    ``outputs`` on the four points, and the names of the ``figures`` it draws into
+    ``folder`` (``plot_plane_run``, titled ``title`` and the accuracy)."""
     X, Y = data.xor(model.dtype)
     metrics = model.evaluate(X, Y)
     outputs = model.predict(X)[:, 0]
@@ -124,10 +124,10 @@ def disk_trainer(model: GraphModel, optimizer: OptimizationAlgorithm,
 
 def disk_result(model: GraphModel, train: tuple, test: tuple, folder: str | os.PathLike,
                 history: Sequence[dict], title: str) -> dict:
-    """The figures of a disk run: ``accuracy`` (= ``test_accuracy``) and ``test_cost`` on
+    """What a disk run reports: ``accuracy`` (= ``test_accuracy``) and ``test_cost`` on
     the fresh ``test`` points, ``train_accuracy`` and ``final_cost`` on the ``train``
-    points (costs are means per point), the data's ``class_1_fraction``; and its
-    ``figures`` drawn into ``folder`` (``plot_plane_run`` on the test points)."""
+    points (costs are means per point), the data's ``class_1_fraction``, and the names
+    of the ``figures`` it draws into ``folder`` (``plot_plane_run`` on the test points)."""
     on_train, on_test = model.evaluate(*train), model.evaluate(*test)
     figures = plot_plane_run(folder, model.predict, history, *test, data.DISK_BOUNDS,
                              f"{title}: {on_test['accuracy']:.1%} of {len(test[0]):,} fresh "
