@@ -13,7 +13,7 @@ from dagnet.errors import DagnetError
 
 # Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
 # TEMPORARY while the commands move onto the Trainer: each is added back once converted.
-COMMAND_MODULES: list[str] = ["mnist", "optimizers", "reber"]
+COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber"]
 
 
 def build_parser() -> argparse.ArgumentParser:
