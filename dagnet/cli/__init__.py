@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from dagnet.errors import DagnetError
+from dagnet.version import __version__
 
 # Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
 # TEMPORARY while the commands move onto the Trainer: each is added back once converted.
@@ -24,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "and metrics.json into a run folder.")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and check every node for NaN/inf")
+    parser.add_argument("--version", action="version", version=f"dagnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"dagnet.cli.{name}").register(subparsers)
