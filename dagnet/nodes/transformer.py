@@ -291,19 +291,26 @@ class MultiHeadAttentionNode(Node):
         return [y]
 
     def compute_gradient(self):
-        q, k, v = (_split_heads(a, self.n_heads) for a in self.x)
+        H = self.n_heads
+        q, k, v = (_split_heads(a, H) for a in self.x)
         p = self.weights
-        g = _split_heads(self.dJdy[0], self.n_heads)
-        dq, dk, dv = (np.empty(a.shape, dtype=p.dtype) for a in self.x)
-        np.matmul(swap_last(p), g, out=_split_heads(dv, self.n_heads))
-        dp = g @ swap_last(v)
-        # dS = P ⊙ (dP - Σ_j dP ⊙ P), with the 1/√D of both products folded in.
-        row = np.einsum("...j,...j->...", dp, p)[..., None]
-        dp -= row
-        dp *= p
-        dp *= 1 / math.sqrt(q.shape[-1])
-        np.matmul(dp, k, out=_split_heads(dq, self.n_heads))
-        np.matmul(swap_last(dp), q, out=_split_heads(dk, self.n_heads))
+        g = _split_heads(self.dJdy[0], H)
+        dq = dk = dv = None
+        if self.wants(2):
+            dv = np.empty(self.x[2].shape, dtype=p.dtype)
+            np.matmul(swap_last(p), g, out=_split_heads(dv, H))
+        if self.wants(0) or self.wants(1):
+            ds = g @ swap_last(v)
+            # dS = P ⊙ (dP - Σ_j dP ⊙ P), with the 1/√D of both products folded in.
+            ds -= np.einsum("...j,...j->...", ds, p)[..., None]
+            ds *= p
+            ds *= 1 / math.sqrt(q.shape[-1])
+            if self.wants(0):
+                dq = np.empty(self.x[0].shape, dtype=p.dtype)
+                np.matmul(ds, k, out=_split_heads(dq, H))
+            if self.wants(1):
+                dk = np.empty(self.x[1].shape, dtype=p.dtype)
+                np.matmul(swap_last(ds), q, out=_split_heads(dk, H))
         return [dq, dk, dv]
 
 

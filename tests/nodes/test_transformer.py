@@ -172,3 +172,15 @@ def test_a_graph_with_the_new_nodes_survives_a_model_file(rng, tmp_path):
     np.testing.assert_allclose(loaded.propagate([R])[0], before, rtol=1e-15)
     masks = [n for n in loaded.nodes if isinstance(n, CausalMaskNode)]
     assert len(masks) == 1 and masks[0].fill == -np.inf
+
+
+def test_attention_skips_the_gradients_nobody_needs(rng):
+    values = [rng.standard_normal((2, 4, 6)) for _ in range(3)]
+    node = MultiHeadAttentionNode([InputNode(a) for a in values], 2)
+    node.get_output()
+    node.dJdy = [rng.standard_normal((2, 4, 6))]
+    full = node.compute_gradient()
+    node.needs_gradient = [False, True, False]
+    dq, dk, dv = node.compute_gradient()
+    assert dq is None and dv is None
+    np.testing.assert_array_equal(dk, full[1])
