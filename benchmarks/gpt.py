@@ -263,14 +263,15 @@ def report(args, times, losses, n_parameters: int) -> dict:
     results = {"threads": args.threads, "rounds": args.rounds, "iterations": args.iterations,
                "n_parameters": n_parameters, "gflop_per_iteration": flops / 1e9,
                "gemm_gflops": rate, "bound_ms": bound_ms, "configs": {}}
-    print(f"{'configuration':<14} {'ms/iter':>8} {'it/s':>7} {'last loss':>9} {'bound/ms':>8}"
+    # bound/time: the fraction of the FLOP bound's speed reached.
+    print(f"{'configuration':<14} {'ms/iter':>8} {'it/s':>7} {'last loss':>9} {'bound/time':>10}"
           "  ratio")
     for c, t in medians.items():
         ratio = medians["torch"] / t if "torch" in medians else None
         results["configs"][c] = {"ms_per_iteration": 1e3 * t, "iterations_per_second": 1 / t,
                                  "rounds_ms": [1e3 * s for s in times[c]],
                                  "last_loss": losses[c], "ratio_vs_torch": ratio}
-        print(f"{c:<14} {1e3 * t:>8.1f} {1 / t:>7.2f} {losses[c]:>9.3f} {bound_ms / 1e3 / t:>8.2f}"
+        print(f"{c:<14} {1e3 * t:>8.1f} {1 / t:>7.2f} {losses[c]:>9.3f} {bound_ms / 1e3 / t:>10.2f}"
               + (f"  {ratio:.2f}x torch's iterations/s" if ratio else ""))
     return results
 

@@ -53,33 +53,35 @@ def main(argv=None) -> int:
     data = vocabulary.encode(text).astype(np.int64)
     split = int(0.9 * len(data))
     train, validation = data[:split], data[split:]
-    graph, step = make_trainer(len(vocabulary), np)
+    graph, step = make_trainer(len(vocabulary))
     rng = np.random.default_rng(1337)
     history, started, trained = [], time.perf_counter(), 0.0
     for iteration in range(args.iterations + 1):
         if iteration % args.eval_every == 0 or iteration == args.iterations:
-            loss = validation_loss(graph, validation, np)
+            loss = validation_loss(graph, validation)
             history.append({"iteration": iteration, "validation_loss": loss,
                              "train_seconds": trained})
             print(f"iteration {iteration:5d}  validation loss {loss:.4f}  "
                   f"({trained:.0f} s of training)", flush=True)
         if iteration == args.iterations or trained > 60 * args.minutes:
             break
-        X, Y = batch(train, rng, np)
+        X, Y = batch(train, rng)
         tick = time.perf_counter()
         train_loss = step(iteration, X, Y)
         trained += time.perf_counter() - tick
         if iteration % 100 == 0:
             print(f"iteration {iteration:5d}  train loss {train_loss:.4f}", flush=True)
     print(f"{time.perf_counter() - started:.0f} s in all; sample:")
-    print(sample(graph, vocabulary, 300, np.random.default_rng(0), np))
+    print(sample(graph, vocabulary, 300, np.random.default_rng(0)))
     if args.json:
         Path(args.json).write_text(json.dumps({"history": history}, indent=2) + "\n")
     return 0
 
 
-def make_trainer(vocabulary_size: int, np):
+def make_trainer(vocabulary_size: int):
     """The GPT graph and ``step(iteration, X, Y) -> mean training loss``."""
+    import numpy as np
+
     from dagnet.models.gpt import GPTConfig, gpt
     from dagnet.optim import Adam, CosineSchedule, WarmupSchedule
 
@@ -106,14 +108,19 @@ def make_trainer(vocabulary_size: int, np):
     return graph, step
 
 
-def batch(data, rng, np):
+def batch(data, rng):
+    """BATCH random windows of ``data`` and the symbols that follow them, (B, T) each."""
+    import numpy as np
+
     starts = rng.integers(0, len(data) - CONTEXT - 1, BATCH)
     rows = starts[:, None] + np.arange(CONTEXT)
     return data[rows], data[rows + 1]
 
 
-def validation_loss(graph, data, np, batch_size: int = 64) -> float:
+def validation_loss(graph, data, batch_size: int = 64) -> float:
     """Mean loss per symbol over every non-overlapping window of ``data``."""
+    import numpy as np
+
     windows = (len(data) - 1) // CONTEXT
     rows = np.arange(windows)[:, None] * CONTEXT + np.arange(CONTEXT)
     total = 0.0
@@ -123,8 +130,10 @@ def validation_loss(graph, data, np, batch_size: int = 64) -> float:
     return total / (windows * CONTEXT)
 
 
-def sample(graph, vocabulary, length: int, rng, np) -> str:
+def sample(graph, vocabulary, length: int, rng) -> str:
     """``length`` characters drawn from the model after a newline, temperature 1."""
+    import numpy as np
+
     symbols = list(vocabulary.encode("\n"))
     for _ in range(length):
         logits = graph.propagate([np.array([symbols[-CONTEXT:]])])[0][0, -1]
