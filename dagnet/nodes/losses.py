@@ -162,6 +162,8 @@ class SparseSoftmaxCrossEntropyNode(Node):
     log-sum-exp.  For a language model's (B, T) targets on (B, T, V) logits.
     """
 
+    n_inputs = 2
+
     def compute_output(self):
         expected, logits = self.x
         if logits.ndim < 1 or expected.shape != logits.shape[:-1]:

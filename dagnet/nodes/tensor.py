@@ -17,6 +17,7 @@ import numpy as np
 
 from dagnet.errors import GraphError, ShapeError
 from dagnet.node import Node, register_node
+from dagnet.schema import axis, dims, finite_or_null, flag, sizes
 
 
 def unbroadcast(g: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -53,6 +54,9 @@ class ReshapeNode(Node):
     dJ/dx = dJ/dy reshaped to x's shape.
     """
 
+    n_inputs = 1
+    config_schema = {"shape": dims}
+
     def __init__(self, parents, shape: Sequence[int], name: str | None = None):
         super().__init__(parents, name=name)
         self.shape = tuple(int(s) for s in shape)
@@ -86,6 +90,9 @@ class TransposeNode(Node):
     dJ/dx = dJ/dy with the inverse permutation (argsort of ``axes``).
     """
 
+    n_inputs = 1
+    config_schema = {"axes": dims}
+
     def __init__(self, parents, axes: Sequence[int], name: str | None = None):
         super().__init__(parents, name=name)
         self.axes = tuple(int(a) for a in axes)
@@ -118,6 +125,9 @@ class BatchMatMulNode(Node):
     dJ/dA = G·Bᵀ, dJ/dB = Aᵀ·G (summed over the batch for a shared B), and for a
     transposed input the transpose of its gradient: dJ/da = B·Gᵀ, dJ/db = Gᵀ·A.
     """
+
+    n_inputs = 2
+    config_schema = {"transpose_a": flag, "transpose_b": flag}
 
     def __init__(self, parents, transpose_a: bool = False, transpose_b: bool = False,
                  name: str | None = None):
@@ -167,6 +177,9 @@ class AxisSumNode(Node):
 
     dJ/dx = dJ/dy repeated n times along ``axis``.
     """
+
+    n_inputs = 1
+    config_schema = {"axis": axis, "keepdims": flag}
 
     def __init__(self, parents, axis: int = -1, keepdims: bool = False,
                  name: str | None = None):
@@ -224,6 +237,9 @@ class AxisSoftmaxNode(Node):
     dJ/dx = y ⊙ (dJ/dy - Σ_axis (dJ/dy ⊙ y)): SoftmaxNode's rule along any axis.
     """
 
+    n_inputs = 1
+    config_schema = {"axis": axis}
+
     def __init__(self, parents, axis: int = -1, name: str | None = None):
         super().__init__(parents, name=name)
         self.axis = int(axis)
@@ -255,12 +271,16 @@ class CausalMaskNode(Node):
     dJ/dx = dJ/dy where j ≤ i, 0 where j > i.
     """
 
-    def __init__(self, parents, fill: float = -np.inf, name: str | None = None):
+    n_inputs = 1
+    config_schema = {"fill": finite_or_null}
+
+    def __init__(self, parents, fill: float | None = -np.inf, name: str | None = None):
         super().__init__(parents, name=name)
-        self.fill = float(fill)
+        # JSON has no -inf: a model file stores it as null.
+        self.fill = -np.inf if fill is None else float(fill)
 
     def config(self) -> dict:
-        return {"fill": self.fill}
+        return {"fill": None if self.fill == -np.inf else self.fill}
 
     def compute_output(self):
         x = self.x[0]
@@ -281,6 +301,13 @@ class AxisSplitNode(Node):
 
     dJ/dx = the dJ/dyₖ concatenated along ``axis``; an output nobody reads sends back zeros.
     """
+
+    n_inputs = 1
+    config_schema = {"sizes": sizes, "axis": axis}
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return len(config["sizes"])
 
     def __init__(self, parents, sizes: Sequence[int], axis: int = -1, name: str | None = None):
         sizes = [int(s) for s in sizes]
@@ -323,6 +350,8 @@ class BroadcastAddNode(Node):
     (T, C) on (B, T, C).  dJ/dx = dJ/dy, dJ/db = dJ/dy summed over the broadcast axes.
     """
 
+    n_inputs = 2
+
     def compute_output(self):
         x, b = self.x
         _check_broadcast(self, x, b)
@@ -338,6 +367,8 @@ class BroadcastMultiplyNode(Node):
     """y = x ⊙ s, s broadcast to x's shape (as BroadcastAddNode); a scale per feature or
     per row.  dJ/dx = dJ/dy ⊙ s, dJ/ds = (dJ/dy ⊙ x) summed over the broadcast axes.
     """
+
+    n_inputs = 2
 
     def compute_output(self):
         x, s = self.x

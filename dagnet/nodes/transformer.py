@@ -26,6 +26,7 @@ from dagnet.nodes.tensor import (
     causal_mask,
     swap_last,
 )
+from dagnet.schema import flag, one_of, positive_number, up_to
 
 
 @register_node
@@ -36,6 +37,9 @@ class LayerNormNode(Node):
     With ĝ = dJ/dy ⊙ g: dJ/dx = (ĝ - mean(ĝ) - x̂ ⊙ mean(ĝ ⊙ x̂)) / σ (means over the
     last axis), dJ/dg = Σ dJ/dy ⊙ x̂, dJ/db = Σ dJ/dy (sums over all but the last axis).
     """
+
+    n_inputs = 3
+    config_schema = {"eps": positive_number}
 
     def __init__(self, parents, eps: float = 1e-5, name: str | None = None):
         super().__init__(parents, name=name)
@@ -158,6 +162,9 @@ class GELUNode(Node):
     dJ/dx = dJ/dy ⊙ (½(1 + tanh u) + ½x(1 - tanh² u)·√(2/π)(1 + 3·0.044715x²)).  Any shape.
     """
 
+    n_inputs = 1
+    config_schema = {"approximate": one_of("none", "tanh")}
+
     def __init__(self, parents, approximate: str = "none", name: str | None = None):
         super().__init__(parents, name=name)
         if approximate not in ("none", "tanh"):
@@ -218,6 +225,8 @@ class PositionEmbeddingNode(Node):
     dJ/dx = dJ/dy; dJ/dP[t] = Σ_b dJ/dy[b, t] for t < T, 0 for the rows beyond.
     """
 
+    n_inputs = 2
+
     def compute_output(self):
         x, p = self.x
         if x.ndim != 3 or p.ndim != 2 or x.shape[2] != p.shape[1] or x.shape[1] > p.shape[0]:
@@ -251,6 +260,9 @@ class MultiHeadAttentionNode(Node):
     by the forward pass: dJ/dV = Pᵀ·G, dJ/dP = G·Vᵀ, dJ/dS = P ⊙ (dJ/dP - Σ_j dJ/dP ⊙ P),
     dJ/dQ = dJ/dS·K/√D, dJ/dK = dJ/dSᵀ·Q/√D.
     """
+
+    n_inputs = 3
+    config_schema = {"n_heads": up_to(1, "max_node_io"), "causal": flag}
 
     def __init__(self, parents, n_heads: int, causal: bool = True, name: str | None = None):
         super().__init__(parents, name=name)
