@@ -14,6 +14,7 @@ from dagnet.cli import main
 from dagnet.data.mnist import Preprocessing
 from dagnet.export import to_torch_state_dict
 from dagnet.models.charrnn import CharRNN
+from tests.conftest import require
 
 
 @pytest.fixture
@@ -28,8 +29,8 @@ def mnist_file(tmp_path, rng):
 
 
 def test_export_to_onnx_and_check_in_onnxruntime(mnist_file, tmp_path, capsys):
-    onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
+    onnx = require("onnx")
+    require("onnxruntime")
     out = tmp_path / "mnist.onnx"
     assert main(["export", str(mnist_file), "--to", str(out), "--check", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -42,8 +43,8 @@ def test_export_to_onnx_and_check_in_onnxruntime(mnist_file, tmp_path, capsys):
 
 
 def test_export_a_charrnn_in_a_chosen_opset(tmp_path, capsys):
-    onnx = pytest.importorskip("onnx")
-    pytest.importorskip("onnxruntime")
+    onnx = require("onnx")
+    require("onnxruntime")
     path = CharRNN("abc", [4], "gru").save(tmp_path / "char.safetensors")
     assert main(["export", str(path), "--to", str(tmp_path / "c.onnx"), "--opset", "18",
                  "--check"]) == 0
@@ -59,7 +60,7 @@ def test_export_pytorch_names_as_safetensors(mnist_file, tmp_path):
     assert sorted(written) == ["0.bias", "0.weight", "2.bias", "2.weight"]
     for name, value in expected.items():
         np.testing.assert_array_equal(written[name], value)
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     from safetensors.torch import load_file as load_torch
 
     net = torch.nn.Sequential(torch.nn.Linear(784, 16), torch.nn.ReLU(),
@@ -77,7 +78,7 @@ def test_export_pytorch_names_as_safetensors(mnist_file, tmp_path):
 def test_bad_arguments_are_refused_by_the_parser_in_one_line(argv, message, mnist_file,
                                                              capsys):
     if "100000" in argv:
-        pytest.importorskip("onnx")  # the newest opset is the installed onnx's
+        require("onnx")  # the newest opset is the installed onnx's
     with pytest.raises(SystemExit) as exit_info:
         main(["export", str(mnist_file), *argv])
     assert exit_info.value.code == 2

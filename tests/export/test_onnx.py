@@ -5,9 +5,6 @@ to CharRNN.generate).  Skipped without onnx and onnxruntime."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -17,22 +14,23 @@ from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.data.text import Vocabulary, read_text
 from dagnet.errors import ExportError
 from dagnet.export import export_onnx, to_onnx
-from dagnet.export.onnx import CONVERTERS, dagnet_outputs, example_inputs, onnxruntime_difference
+from dagnet.export.onnx import dagnet_outputs, example_inputs, onnxruntime_difference
+from dagnet.export.onnx_nodes import CONVERTERS
 from dagnet.graph import Graph
 from dagnet.models.charrnn import CharRNN
+from dagnet.models.gpt import GPTConfig, gpt
 from dagnet.models.rnn import RecurrentNetwork
 from dagnet.node import NODE_TYPES, GradientNode, InputNode, Node, ParameterNode
-from dagnet.nodes import EmbeddingNode, OneHotLinearNode, TanhNode
+from dagnet.nodes import TanhNode
 from dagnet.optim import make_optimizer
 from dagnet.training import ArrayBatches, Trainer
-from tests.conftest import SHARED_DATA, require_data
+from tests.conftest import SHARED_DATA, require, require_data
 from tests.nodes.cases import CASES
 
-onnx = pytest.importorskip("onnx")
-ort = pytest.importorskip("onnxruntime")
+onnx = require("onnx")
+ort = require("onnxruntime")
 
 TOLERANCE = 1e-5  # float32, every covered model
-DATA = Path(os.environ.get("DAGNET_DATA_DIR") or SHARED_DATA)
 
 
 def session(proto) -> ort.InferenceSession:
@@ -62,9 +60,8 @@ def test_every_node_type_a_model_file_can_hold_has_a_converter():
 @pytest.mark.parametrize("case", CASES, ids=lambda case: case.id)
 def test_every_node_type_runs_in_onnxruntime_as_in_dagnet(case, rng):
     values = [np.asarray(v) for v in case.inputs(rng, 4, 3)]
-    index = case.cls in (OneHotLinearNode, EmbeddingNode)
-    values = [v.astype(np.int64) if index and k == 0 else v.astype(np.float32)
-              for k, v in enumerate(values)]
+    indices = [d is False for d in case.differentiable or [True] * len(values)]
+    values = [v.astype(np.int64 if index else np.float32) for v, index in zip(values, indices)]
     inputs = [InputNode(name=f"x{k}") for k in range(len(values))]
     node = case.make(inputs)
     graph = Graph(None, inputs, [(node, i) for i in range(node.nb_outputs)])
@@ -126,8 +123,8 @@ def test_a_float64_net_stays_float64(rng):
 
 @pytest.fixture(scope="module")
 def mnist():
-    train, labels, test, _ = load_mnist(require_data(DATA / "mnist"), download=False)
-    return train[:2000], labels[:2000], test[:500]
+    train, labels, test, _ = load_mnist(require_data(SHARED_DATA / "mnist"), download=False)
+    return train[:1000], labels[:1000], test[:500]
 
 
 @pytest.mark.parametrize("method", ["center", "standardize", "whiten"])
@@ -153,6 +150,23 @@ def test_an_mnist_model_takes_raw_pixels_with_its_preprocessing_folded_in(method
     random = example_inputs(loaded, rng=np.random.default_rng(3), batch=64)
     assert list(random) == ["pixels"]
     assert onnxruntime_difference(loaded, path, random) <= TOLERANCE
+
+
+# -- a GPT: the transformer's nodes in one graph ---------------------------------------------
+
+@pytest.mark.parametrize("attention, gelu", [("fused", "tanh"), ("composed", "none")])
+def test_a_gpt_runs_for_any_length_up_to_its_block(attention, gelu, rng):
+    config = GPTConfig(vocabulary_size=11, block_size=8, n_layers=2, n_heads=2, width=8,
+                       gelu=gelu, attention=attention)
+    graph = gpt(config, rng=np.random.default_rng(0))
+    for p in graph.parameter_nodes:  # weights well away from nanoGPT's small initial ones
+        p.w[...] = rng.normal(p.w, 0.3)
+    proto = to_onnx(graph, input_shapes={"X": ["batch", "time"]})
+    s = session(proto)
+    for T in (1, 5, 8):
+        X = rng.integers(0, 11, (3, T))
+        (theirs,) = s.run(None, {"X": X})
+        assert largest_difference(graph.propagate([X]), [theirs]) <= TOLERANCE
 
 
 # -- recurrent networks ------------------------------------------------------------------------
@@ -242,7 +256,7 @@ def test_without_onnx_the_error_says_what_to_install(monkeypatch):
 
 @pytest.fixture(scope="module")
 def shakespeare() -> str:
-    return read_text(require_data(DATA / "tinyshakespeare" / "input.txt"))[:20000]
+    return read_text(require_data(SHARED_DATA / "tinyshakespeare" / "input.txt"))[:20000]
 
 
 @pytest.mark.parametrize("cell", ["lstm", "gru", "rnn"])

@@ -15,8 +15,9 @@ from dagnet.models.charrnn import CharRNN
 from dagnet.models.rnn import RecurrentNetwork
 from dagnet.node import InputNode
 from dagnet.nodes import ConcatenationNode, TanhNode
+from tests.conftest import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 nn = torch.nn
 
 TOLERANCE = 1e-6
