@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
-from dagnet.cli.run import CommandRun, add_run_arguments, positive_float, positive_int
+from dagnet.argtypes import positive_float, positive_int
+from dagnet.cli.run import CommandRun, add_run_arguments
 from dagnet.data import reber
 from dagnet.experiments import reber as experiment
 from dagnet.models.rnn import CELL_TYPES, RecurrentNetwork
+from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.training import Checkpoint, optimizer_from_checkpoint, resume, training_state
 
 MODEL_FILE = "model.safetensors"
