@@ -120,7 +120,7 @@ def run_reber(args: argparse.Namespace) -> int:
     figures = experiment.run_figures(history, model.metadata["untrained"], args.embedded)
     for role, path in (draw_reber_run(run.folder, model, [figures["untrained"], *history],
                                       accuracy.strings, args.embedded)
-                       | {"model": run.folder / MODEL_FILE}).items():
+                       | {"checkpoint": run.folder / MODEL_FILE}).items():
         run.record.add_file(role, path)
     return run.finish(
         experiment.describe(args.cell, figures), **figures, parameters=model.n_parameters,
