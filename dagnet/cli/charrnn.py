@@ -19,21 +19,18 @@ from pathlib import Path
 import numpy as np
 
 from dagnet import training
-from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
-from dagnet.cli.run import (
-    CommandRun,
-    add_debug_argument,
-    add_run_arguments,
+from dagnet.argtypes import (
     fraction,
     non_negative_float,
     non_negative_int,
     positive_float,
     positive_int,
-    say,
 )
+from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments, say
 from dagnet.data.text import TRAIN_FRACTION, describe_chars, text_streams
 from dagnet.models.charrnn import MAX_LAYERS, CharRNN
 from dagnet.models.rnn import CELL_TYPES
+from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.viz.plots import plot_history
 
 LOG2 = math.log(2.0)

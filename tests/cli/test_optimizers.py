@@ -8,12 +8,6 @@ import numpy as np
 import pytest
 
 from dagnet import DagnetError, ParameterNode
-from dagnet.cli.optimizer_options import (
-    add_optimizer_arguments,
-    algorithm_options,
-    flag,
-    make_optimizer,
-)
 from dagnet.experiments.optimizers import chosen as _chosen
 from dagnet.optim import (
     OPTIMIZERS,
@@ -24,6 +18,12 @@ from dagnet.optim import (
     Momentum,
     StepSchedule,
     WarmupSchedule,
+)
+from dagnet.optim.options import (
+    add_optimizer_arguments,
+    algorithm_options,
+    flag,
+    make_optimizer,
 )
 
 

@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from dagnet import optim
-from dagnet.cli.run import (
-    _integer,
+from dagnet.argtypes import (
     finite_float,
+    integer,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -33,6 +32,7 @@ from dagnet.optim import (
     optimizer_class,
     optimizer_name,
 )
+from dagnet.optim.base import make_optimizer as build_optimizer
 from dagnet.optim.schedules import build_schedule
 
 
@@ -97,7 +97,7 @@ def _add_hyperparameter_flag(group, name: str, declarations: dict[str, Hyperpara
         group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
                            help=text)
     else:
-        group.add_argument(flag(name), type=finite_float if kind is float else _integer,
+        group.add_argument(flag(name), type=finite_float if kind is float else integer,
                            default=None, metavar=name.upper(), help=text)
 
 
@@ -177,7 +177,7 @@ def make_optimizer(args: argparse.Namespace, parameter_nodes: Sequence[Parameter
     options = _hyperparameter_options(args, name)
     try:
         schedule = _schedule(args, total_steps)
-        return optim.make_optimizer(
+        return build_optimizer(
             name, parameter_nodes, learning_rate=args.lr, **options,
             weight_decay=getattr(args, "weight_decay", 0.0),
             weight_decay_mode=getattr(args, "weight_decay_mode", "decoupled"),
