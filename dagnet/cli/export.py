@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 import dagnet
-from dagnet.cli.run import add_debug_argument, positive_int, say
+from dagnet.argtypes import positive_int
+from dagnet.cli.run import add_debug_argument, say
 from dagnet.errors import DagnetError
 from dagnet.export import DEFAULT_OPSET, MIN_OPSET, export_onnx, to_torch_state_dict
 from dagnet.export.onnx import example_inputs, newest_opset, onnxruntime_difference

@@ -223,6 +223,18 @@ def test_a_gru_with_a_recurrent_bias_exports_it_as_onnx_recurrent_bias(rng):
                               ) <= TOLERANCE
 
 
+def test_one_step_or_whole_sequences_is_a_choice(rng, tmp_path):
+    cases = [(reber_network("lstm", inputs="indices"), True, [1, "batch", 7]),
+             (CharRNN("abcdefg", [5], "gru"), False, ["time", "batch", 7])]
+    for model, one_step, logits_shape in cases:
+        proto = to_onnx(model, one_step=one_step)
+        dims = proto.graph.output[0].type.tensor_type.shape.dim
+        assert [d.dim_param or d.dim_value for d in dims] == logits_shape[1 if one_step else 0:]
+        path = export_onnx(model, tmp_path / "m.onnx", one_step=one_step)
+        inputs = example_inputs(model, rng, one_step=one_step)
+        assert onnxruntime_difference(model, path, inputs, one_step=one_step) <= TOLERANCE
+
+
 @pytest.mark.parametrize("opset", [13, 17, 18, "newest"])
 def test_every_supported_opset_gives_the_same_outputs(opset, rng, tmp_path):
     opset = onnx.defs.onnx_opset_version() if opset == "newest" else opset
