@@ -555,6 +555,15 @@ class RecurrentNetwork(Model):
             self.carried_state = [np.array(s) for s in final]
         return cost / batch.size
 
+    def inputs_for(self, X, what: str = "X") -> np.ndarray:
+        """Symbol indices stay integers; dense rows take the model's dtype."""
+        if self.inputs != "indices":
+            return as_array(X, self.dtype, what)
+        X = np.asarray(X)
+        if X.dtype.kind not in "iu":
+            raise DataError(f"{what} must hold symbol indices (integers), got dtype {X.dtype}")
+        return X
+
     def batches(self, X, Y, batch_size: int, rng: np.random.Generator | None):
         """``fit``'s iterator: sequences (time first) in shuffled mini-batches."""
         return ArrayBatches(X, Y, batch_size, rng, axis=1)
