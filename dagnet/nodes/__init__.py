@@ -30,7 +30,14 @@ from dagnet.nodes.losses import (
     SparseSoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
-from dagnet.nodes.recurrent import GRUStepNode, LSTMLayerNode, LSTMStepNode, MultiplyAddNode
+from dagnet.nodes.recurrent import (
+    GRULayerNode,
+    GRUStepNode,
+    LSTMLayerNode,
+    LSTMStepNode,
+    MultiplyAddNode,
+    RNNLayerNode,
+)
 from dagnet.nodes.sequence import (
     EmbeddingNode,
     OneHotLinearNode,
@@ -66,7 +73,7 @@ __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "Categorical
     "ReluNode", "ScalarMultiplicationNode", "SelectionNode", "SequenceLinearNode",
     "SigmoidBinaryCrossEntropyNode", "SigmoidNode", "SoftmaxCrossEntropyNode", "SoftmaxNode",
     "SplitNode", "SquaredErrorNode", "StackNode", "SubtractionNode", "SumNode", "TanhNode",
-    "UnstackNode", "NODE_TYPES", "Node", "register_node",
+    "UnstackNode", "NODE_TYPES", "Node", "register_node", "GRULayerNode", "RNNLayerNode",
     # Tensors of any rank and the transformer (tensor.py, transformer.py, losses.py).
     "AxisMeanNode", "AxisSoftmaxNode", "AxisSplitNode", "AxisSumNode", "BatchMatMulNode",
     "BroadcastAddNode", "BroadcastMultiplyNode", "CausalMaskNode", "GELUNode", "LayerNormNode",

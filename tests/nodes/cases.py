@@ -125,6 +125,24 @@ def ref_sparse_cross_entropy(i, z):
     return -np.take_along_axis(logp, i.astype(int)[..., None], axis=-1).sum()
 
 
+def ref_gru_layer(xz, h, u):
+    """hs and h_T of a GRU layer: ``ref_gru_step`` applied step by step."""
+    hs = []
+    for t in range(len(xz)):
+        (h,) = ref_gru_step(h, xz[t], h @ u)
+        hs.append(h)
+    return [np.array(hs), h]
+
+
+def ref_rnn_layer(xz, h, u):
+    """hs and h_T of a plain RNN layer, h_t = tanh(xz_t + h_{t-1}·U)."""
+    hs = []
+    for t in range(len(xz)):
+        h = np.tanh(xz[t] + h @ u)
+        hs.append(h)
+    return [np.array(hs), h]
+
+
 CASES: list[NodeCase] = [
     NodeCase(n.IdentityNode, lambda p: n.IdentityNode(p),
              lambda r, b, f: [normal(r, b, f)], lambda x: [x]),
@@ -297,4 +315,11 @@ CASES: list[NodeCase] = [
     NodeCase(n.SparseSoftmaxCrossEntropyNode, lambda p: n.SparseSoftmaxCrossEntropyNode(p),
              lambda r, b, f: [r.integers(0, f, (2, b)), 4 * normal(r, 2, b, f)],
              lambda i, z: [ref_sparse_cross_entropy(i, z)], differentiable=(False, True)),
+    NodeCase(n.GRULayerNode, lambda p: n.GRULayerNode(p),
+             lambda r, b, f: [2 * normal(r, 3, b, 3 * f), normal(r, b, f),
+                              normal(r, f, 3 * f) / np.sqrt(f)],
+             lambda xz, h, u: ref_gru_layer(xz, h, u)),
+    NodeCase(n.RNNLayerNode, lambda p: n.RNNLayerNode(p),
+             lambda r, b, f: [normal(r, 3, b, f), normal(r, b, f), normal(r, f, f) / np.sqrt(f)],
+             lambda xz, h, u: ref_rnn_layer(xz, h, u)),
 ]
