@@ -8,10 +8,10 @@ threads as there are cores that other processes leave free, at least one.
 Why the policy: a multi-threaded BLAS splits every product across its threads and
 waits for all of them.  When another process holds one of the cores, the thread
 that shares it runs only in the scheduler's time slices, and every product waits
-for it; on a 2-core machine with a busy neighbour, char-rnn's small per-step
-products ran many times slower with 2 threads than with 1 (the measurements are
-in benchmarks/blas_threads.py and docs/charrnn.md).  One thread per free core
-never waits on a busy one.
+for it; on a 2-core machine with busy neighbours, char-rnn's per-step products
+ran up to 60 times slower with 2 threads than with 1, and a whole training
+iteration 17 times slower (benchmarks/blas_threads.py, benchmarks/charrnn.py).
+One thread per free core never waits on a busy one.
 
 Only the BLAS libraries are touched (OpenBLAS or MKL under NumPy), not OpenMP,
 so PyTorch's own threads are left alone.
