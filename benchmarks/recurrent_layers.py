@@ -6,7 +6,8 @@ unrolled step by step and against PyTorch's nn.LSTM / nn.GRU / nn.RNN.
 
 The layer reads a (T, B, H) float32 sequence (T = B = 50, as char-rnn's second
 layer) from a zero state; J = Σ G⊙hs for a fixed random G, so backward sends G
-into every step, and every version computes dJ/dx too.  Timed, with the input projection x·W + b in every version:
+into every step, and every version computes dJ/dx too.  Timed, with the input
+projection x·W + b in every version:
 
 * ``layer``    SequenceLinearNode then LSTMLayerNode / GRULayerNode / RNNLayerNode;
 * ``steps``    ``unroll_layer``: one fused step node per step (the issue-4 path);
