@@ -8,10 +8,14 @@ threads as there are cores that other processes leave free, at least one.
 Why the policy: a multi-threaded BLAS splits every product across its threads and
 waits for all of them.  When another process holds one of the cores, the thread
 that shares it runs only in the scheduler's time slices, and every product waits
-for it; on a 2-core machine with busy neighbours, char-rnn's per-step products
-ran up to 60 times slower with 2 threads than with 1, and a whole training
-iteration 17 times slower (benchmarks/blas_threads.py, benchmarks/charrnn.py).
-One thread per free core never waits on a busy one.
+for it: on a 2-core machine with busy neighbours, char-rnn's per-step products
+ran 2 to 117 times slower with 2 threads than with 1 and a whole training
+iteration 2 to 17 times slower (benchmarks/blas_threads.py, benchmarks/charrnn.py),
+while on a quiet machine 2 threads made the iteration 1.5 times faster
+(docs/charrnn.md).  The product's size does not decide it: beside busy
+neighbours a 5-GFLOP dJ/dU lost with 2 threads while an input projection of the
+same size gained up to 1.25x.  So the count follows the free cores, whatever the
+product.
 
 Only the BLAS libraries are touched (OpenBLAS or MKL under NumPy), not OpenMP,
 so PyTorch's own threads are left alone.
