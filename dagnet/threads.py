@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -44,10 +45,16 @@ _last_estimate: float | None = None
 
 
 def _blas():
-    """The BLAS libraries loaded in this process (found once: the scan takes milliseconds)."""
+    """The BLAS libraries loaded in this process (found once: the scan takes milliseconds).
+    Warns once if there is none threadpoolctl can see: then the counts are left alone."""
     global _controller
     if _controller is None:
         _controller = ThreadpoolController()
+        if not _controller.select(user_api="blas").lib_controllers:
+            warnings.warn("dagnet.threads: threadpoolctl finds no BLAS library under NumPy "
+                          "(threadpoolctl older than 3.5 does not know NumPy 2's "
+                          "scipy-openblas); the BLAS thread count is left as it is",
+                          RuntimeWarning, stacklevel=3)
     return _controller.select(user_api="blas").lib_controllers
 
 
@@ -58,9 +65,10 @@ def available_cores() -> int:
     return os.cpu_count() or 1
 
 
-def get_threads() -> int:
-    """The thread count of NumPy's BLAS (the largest, if several libraries are loaded)."""
-    return max((lib.get_num_threads() for lib in _blas()), default=1)
+def get_threads() -> int | None:
+    """The thread count of NumPy's BLAS (the largest, if several libraries are loaded);
+    None if no BLAS library can be seen."""
+    return max((lib.get_num_threads() for lib in _blas()), default=None)
 
 
 def set_threads(n: int | str) -> int:

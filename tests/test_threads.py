@@ -112,3 +112,16 @@ def test_without_proc_stat_auto_uses_the_available_cores(tmp_path, monkeypatch):
     monkeypatch.setattr(threads, "PROC_STAT", str(tmp_path / "missing"))
     assert threads.free_cores() is None
     assert threads.auto_threads() == threads.available_cores()
+
+
+def test_no_visible_blas_warns_once_and_changes_nothing(monkeypatch):
+    class NoBlas:
+        def select(self, user_api):
+            assert user_api == "blas"
+            return type("Selection", (), {"lib_controllers": []})()
+
+    monkeypatch.setattr(threads, "_controller", None)
+    monkeypatch.setattr(threads, "ThreadpoolController", NoBlas)
+    with pytest.warns(RuntimeWarning, match="no BLAS library"):
+        assert threads.get_threads() is None
+    assert threads.set_threads(1) == 1  # nothing to set: no error, no second warning
