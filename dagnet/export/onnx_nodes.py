@@ -34,6 +34,7 @@ from dagnet.nodes import (
     EmbeddingNode,
     EWMultiplicationNode,
     GELUNode,
+    GRULayerNode,
     GRUStepNode,
     IdentityNode,
     LayerNormNode,
@@ -48,6 +49,7 @@ from dagnet.nodes import (
     PositionEmbeddingNode,
     ReluNode,
     ReshapeNode,
+    RNNLayerNode,
     ScalarMultiplicationNode,
     SelectionNode,
     SequenceLinearNode,
@@ -328,8 +330,11 @@ def _lstm_gates(g: OnnxGraph, c_prev: str, z: str, hint: str) -> tuple[str, str]
 
 @converts(GRUStepNode)
 def _gru_step(g, node, x):
-    hint = _hint(node)
-    h_prev, xz, hz = x
+    return [_gru_gates(g, *x, _hint(node))]
+
+
+def _gru_gates(g: OnnxGraph, h_prev: str, xz: str, hz: str, hint: str) -> str:
+    """h of a GRU step (reset gate after the product), gate columns [r | u | n]."""
     xr, xu, xn = g.split(xz, 3, f"{hint}/x_gates")
     hr, hu, hn = g.split(hz, 3, f"{hint}/h_gates")
     r = g.op("Sigmoid", [g.op("Add", [xr, hr], f"{hint}/zr")], f"{hint}/r")
@@ -337,7 +342,7 @@ def _gru_step(g, node, x):
     reset = g.op("Mul", [r, hn], f"{hint}/rh")
     n = g.op("Tanh", [g.op("Add", [xn, reset], f"{hint}/zn")], f"{hint}/n")
     keep = g.op("Mul", [u, g.op("Sub", [h_prev, n], f"{hint}/h_minus_n")], f"{hint}/keep")
-    return [g.op("Add", [n, keep], hint)]
+    return g.op("Add", [n, keep], hint)
 
 
 @converts(LSTMLayerNode)
@@ -356,6 +361,26 @@ def _lstm_layer(g, node, x):
     h_last, c_last, hs = g.ops("Scan", [h0, c0, xz], hint, 3, num_scan_inputs=1,
                                body=body.graph(f"{hint}/step"))
     return [hs, h_last, c_last]
+
+
+@converts(GRULayerNode, RNNLayerNode)
+def _one_state_layer(g, node, x):
+    """A Scan over time whose body is one GRU or plain RNN step from hz = h·U."""
+    hint = _hint(node)
+    xz, h0, u = x
+    body = g.subgraph()
+    h = body.input(f"{hint}/h_prev", ["batch", "hidden"])
+    xz_t = body.input(f"{hint}/xz_t", ["batch", "gates"])
+    hz = body.op("MatMul", [h, u], f"{hint}/hU")
+    if isinstance(node, GRULayerNode):
+        h_next = _gru_gates(body, h, xz_t, hz, f"{hint}/step")
+    else:
+        h_next = body.op("Tanh", [body.op("Add", [xz_t, hz], f"{hint}/z")], f"{hint}/h")
+    for name in ("h_next", "h_t"):
+        body.output(body.fresh(f"{hint}/{name}"), h_next, rank=2)
+    h_last, hs = g.ops("Scan", [h0, xz], hint, 2, num_scan_inputs=1,
+                       body=body.graph(f"{hint}/step"))
+    return [hs, h_last]
 
 
 # -- costs: inputs (expected y, predicted), a scalar summed over everything ----------------------

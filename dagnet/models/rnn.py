@@ -37,6 +37,7 @@ from dagnet.nodes import (
     AdditionNode,
     EmbeddingNode,
     EWMultiplicationNode,
+    GRULayerNode,
     GRUStepNode,
     LinearNode,
     LSTMLayerNode,
@@ -44,6 +45,7 @@ from dagnet.nodes import (
     MultiplicationNode,
     MultiplyAddNode,
     OneHotLinearNode,
+    RNNLayerNode,
     SequenceLinearNode,
     SigmoidNode,
     SoftmaxCrossEntropyNode,
@@ -452,6 +454,11 @@ class RecurrentNetwork(Model):
                 node = LSTMLayerNode([cell.project(seq, kind), initial[0], initial[1], cell.U],
                                      name=f"{cell.name}/lstm")
                 seq, final = (node, 0), [(node, 1), (node, 2)]
+            elif self.sequence and not self.recurrent_bias:  # GRU and RNN layer nodes
+                node_type = GRULayerNode if cell.kind == "gru" else RNNLayerNode
+                node = node_type([cell.project(seq, kind), initial[0], cell.U],
+                                 name=f"{cell.name}/{cell.kind}")
+                seq, final = (node, 0), [(node, 1)]
             else:
                 seq, final = unroll_layer(cell, seq, length, initial, kind, self.fused)
             hidden.append(seq)
