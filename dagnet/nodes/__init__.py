@@ -21,6 +21,12 @@ from dagnet.nodes.arithmetic import (
     SubtractionNode,
     SumNode,
 )
+from dagnet.nodes.convolution import (
+    AvgPool2DNode,
+    Conv2DNode,
+    GlobalAveragePoolNode,
+    MaxPool2DNode,
+)
 from dagnet.nodes.linear_algebra import AddBiasNode, LinearNode, MultiplicationNode
 from dagnet.nodes.losses import (
     BinaryCrossEntropyNode,
@@ -29,6 +35,7 @@ from dagnet.nodes.losses import (
     SoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
+from dagnet.nodes.normalization import BatchNormNode, DropoutNode
 from dagnet.nodes.recurrent import GRUStepNode, LSTMLayerNode, LSTMStepNode, MultiplyAddNode
 from dagnet.nodes.sequence import (
     EmbeddingNode,
@@ -37,7 +44,7 @@ from dagnet.nodes.sequence import (
     StackNode,
     UnstackNode,
 )
-from dagnet.nodes.shape import ConcatenationNode, SelectionNode, SplitNode
+from dagnet.nodes.shape import ConcatenationNode, FlattenNode, SelectionNode, SplitNode
 
 __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
     "ConcatenationNode", "EWMultiplicationNode", "EmbeddingNode", "GRUStepNode", "GradientNode",
@@ -46,4 +53,7 @@ __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "Categorical
     "ReluNode", "ScalarMultiplicationNode", "SelectionNode", "SequenceLinearNode",
     "SigmoidBinaryCrossEntropyNode", "SigmoidNode", "SoftmaxCrossEntropyNode", "SoftmaxNode",
     "SplitNode", "SquaredErrorNode", "StackNode", "SubtractionNode", "SumNode", "TanhNode",
-    "UnstackNode", "NODE_TYPES", "Node", "register_node"]
+    "UnstackNode", "NODE_TYPES", "Node", "register_node",
+    # Images (B, C, H, W): dagnet/nodes/convolution.py, normalization.py, shape.py.
+    "AvgPool2DNode", "BatchNormNode", "Conv2DNode", "DropoutNode", "FlattenNode",
+    "GlobalAveragePoolNode", "MaxPool2DNode"]
