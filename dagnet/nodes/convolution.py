@@ -7,7 +7,13 @@ the zero-padded input into a column (one strided copy out of
 ``col2im``, its adjoint, sums columns back into the pixels they came from: one
 strided write into a zeroed buffer in which no two windows overlap, then one
 sum over the kernel positions.  No Python loop runs over the batch, the pixels
-or the kernel positions.
+or the kernel positions.  Pooling copies its windows the same way, window
+position first, and reduces over that axis.
+
+The copies dominate the cost (the products are thin: few channels), so nodes
+keep their large scratch arrays between calls (``scratch``) and a stride-1
+convolution's dJ/dx is computed as a convolution of dJ/dy when that copies less
+than col2im would.
 
 Along each spatial axis the output has ⌊(n + 2p − k)/s⌋ + 1 positions for an
 input of n, padding p, kernel k and stride s (PyTorch's floor mode: rows and
@@ -60,20 +66,34 @@ def image_windows(x: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
     return windows[:, :, ::stride[0], ::stride[1]]
 
 
-def im2col(x: np.ndarray, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0)
-           ) -> np.ndarray:
+def scratch(reuse: np.ndarray | None, shape: Sequence[int], dtype) -> np.ndarray:
+    """``reuse`` if it has this shape and dtype, else a new empty array.
+
+    A node keeps its large temporaries (never its outputs) from one call to the
+    next: allocating and touching fresh pages costs as much as a copy, and beyond
+    glibc's 32 MB mmap threshold every allocation gets fresh pages.
+    """
+    if reuse is not None and reuse.shape == tuple(shape) and reuse.dtype == dtype:
+        return reuse
+    return np.empty(shape, dtype=dtype)
+
+
+def im2col(x: np.ndarray, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (0, 0),
+           out: np.ndarray | None = None) -> np.ndarray:
     """The receptive fields of x:(B, C, H, W) as columns: (C·kh·kw, B·Ho·Wo).
 
     Row (c, u, v), column (b, i, j) holds xp[b, c, sh·i + u, sw·j + v], xp being x
     zero-padded; a convolution is then W.reshape(O, -1) @ im2col(x).  One copy,
-    whose innermost run follows the image rows::
+    whose innermost run follows the image rows, into ``out`` when it has the
+    right shape and dtype (see ``scratch``)::
 
         >>> im2col(np.arange(9.).reshape(1, 1, 3, 3), (2, 2)).shape
         (4, 4)
     """
     windows = image_windows(pad_images(x, padding), kernel, stride)
     B, C, Ho, Wo, kh, kw = windows.shape
-    cols = np.empty((C, kh, kw, B, Ho, Wo), dtype=x.dtype)
+    cols = scratch(None if out is None else out.reshape(-1),
+                   (C * kh * kw * B * Ho * Wo,), x.dtype).reshape(C, kh, kw, B, Ho, Wo)
     np.copyto(cols, windows.transpose(1, 4, 5, 0, 2, 3))
     return cols.reshape(C * kh * kw, B * Ho * Wo)
 
@@ -172,6 +192,8 @@ class Conv2DNode(Node):
                              f"{len(self.parents)}")
         self.stride = as_pair(stride, f"{self.describe()}: stride", 1)
         self.padding = as_pair(padding, f"{self.describe()}: padding", 0)
+        self.cols: np.ndarray | None = None
+        self._gradient_cols: np.ndarray | None = None
         self._fold_workspace: np.ndarray | None = None
 
     def config(self) -> dict:
@@ -195,7 +217,7 @@ class Conv2DNode(Node):
         n_out = w.shape[0]
         Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in
                   zip(x.shape[2:], w.shape[2:], self.stride, self.padding))
-        self.cols = im2col(x, w.shape[2:], self.stride, self.padding)
+        self.cols = im2col(x, w.shape[2:], self.stride, self.padding, out=self.cols)
         product = (w.reshape(n_out, -1) @ self.cols).reshape(n_out, x.shape[0], Ho, Wo)
         return [channels_first(product, x.shape[0], self.x[2] if len(self.x) == 3 else None)]
 
@@ -215,8 +237,9 @@ class Conv2DNode(Node):
         Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
         if ((sh, sw) == (1, 1) and ph < kh and pw < kw
                 and n_out * H * W <= 2 * C * Ho * Wo):
-            cols = im2col(self.dJdy[0], (kh, kw), (1, 1), (kh - 1 - ph, kw - 1 - pw))
-            product = flipped_kernel(self.x[1]).reshape(C, -1) @ cols
+            self._gradient_cols = im2col(self.dJdy[0], (kh, kw), (1, 1),
+                                         (kh - 1 - ph, kw - 1 - pw), out=self._gradient_cols)
+            product = flipped_kernel(self.x[1]).reshape(C, -1) @ self._gradient_cols
             return channels_first(product.reshape(C, B, H, W), B)
         dcols = self.x[1].reshape(n_out, -1).T @ g
         values = dcols.reshape(C, kh, kw, B, Ho, Wo).transpose(3, 0, 1, 2, 4, 5)
@@ -227,15 +250,18 @@ class Conv2DNode(Node):
         return padded[:, :, ph:ph + H, pw:pw + W]
 
 
-def pooling_columns(x: np.ndarray, kernel: Pair, stride: Pair) -> np.ndarray:
+def pooling_columns(x: np.ndarray, kernel: Pair, stride: Pair, out: np.ndarray | None = None
+                    ) -> np.ndarray:
     """The pooling windows of x:(B, C, H, W) as (kh·kw, B, C, Ho, Wo): row u·kw + v holds
     pixel (u, v) of every window, so that a pooling is a reduction over axis 0.
 
-    One copy.  Reducing the window axes of a view instead would run NumPy's inner
-    loops over kw elements at a time, about 100 times slower (measured for 2×2).
+    One copy (into ``out`` if it fits, see ``scratch``).  Reducing the window axes of
+    a view instead would run NumPy's inner loops over kw elements at a time, about
+    100 times slower (measured for 2×2).
     """
     windows = image_windows(x, kernel, stride)
-    cols = np.empty(kernel + windows.shape[:4], dtype=x.dtype)
+    cols = scratch(None if out is None else out.reshape(kernel + out.shape[1:]),
+                   kernel + windows.shape[:4], x.dtype)
     np.copyto(cols, windows.transpose(4, 5, 0, 1, 2, 3))
     return cols.reshape((-1,) + windows.shape[:4])
 
@@ -283,6 +309,7 @@ class MaxPool2DNode(Node):
                  stride: int | Sequence[int] | None = None, name: str | None = None):
         super().__init__(parents, name=name)
         self.kernel, self.stride = pooling_window(self, kernel, stride)
+        self.cols: np.ndarray | None = None
 
     def config(self) -> dict:
         return {"kernel": list(self.kernel), "stride": list(self.stride)}
@@ -291,7 +318,7 @@ class MaxPool2DNode(Node):
         x = self.x[0]
         check_images(self, x)
         check_window_fits(self, x, self.kernel, (0, 0))
-        self.cols = pooling_columns(x, self.kernel, self.stride)
+        self.cols = pooling_columns(x, self.kernel, self.stride, out=self.cols)
         return [self.cols.max(axis=0)]
 
     def compute_gradient(self):
