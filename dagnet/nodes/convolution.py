@@ -152,15 +152,14 @@ def check_window_fits(node: Node, x: np.ndarray, kernel: Pair, padding: Pair) ->
                          f"in images of shape {x.shape} padded by {padding}")
 
 
-def channels_first(product: np.ndarray, batch: int, bias: np.ndarray | None = None
-                   ) -> np.ndarray:
-    """(O, B·Ho·Wo) rows of a product, plus ``bias`` (O,), as images (B, O, Ho, Wo) of
-    shape given by ``product``'s columns; ``product`` must be (O, B, Ho, Wo)-shaped."""
+def channels_first(product: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """A product with one row per channel, shaped (O, B, Ho, Wo), copied into images
+    (B, O, Ho, Wo), with ``bias`` (O,) added during the copy."""
     images = product.transpose(1, 0, 2, 3)
     y = np.empty(images.shape, dtype=product.dtype)
     if bias is None:
         np.copyto(y, images)
-    else:  # added during the copy, no extra pass
+    else:
         np.add(images, bias.reshape(-1, 1, 1), out=y)
     return y
 
@@ -219,7 +218,7 @@ class Conv2DNode(Node):
                   zip(x.shape[2:], w.shape[2:], self.stride, self.padding))
         self.cols = im2col(x, w.shape[2:], self.stride, self.padding, out=self.cols)
         product = (w.reshape(n_out, -1) @ self.cols).reshape(n_out, x.shape[0], Ho, Wo)
-        return [channels_first(product, x.shape[0], self.x[2] if len(self.x) == 3 else None)]
+        return [channels_first(product, self.x[2] if len(self.x) == 3 else None)]
 
     def compute_gradient(self):
         w = self.x[1]
@@ -232,15 +231,30 @@ class Conv2DNode(Node):
         return grads
 
     def _input_gradient(self, g: np.ndarray) -> np.ndarray:
-        (B, C, H, W), (n_out, _, kh, kw) = self.x[0].shape, self.x[1].shape
+        (_, C, H, W), (n_out, _, kh, kw) = self.x[0].shape, self.x[1].shape
         (ph, pw), (sh, sw) = self.padding, self.stride
         Ho, Wo = output_size(H, kh, sh, ph), output_size(W, kw, sw, pw)
-        if ((sh, sw) == (1, 1) and ph < kh and pw < kw
-                and n_out * H * W <= 2 * C * Ho * Wo):
-            self._gradient_cols = im2col(self.dJdy[0], (kh, kw), (1, 1),
-                                         (kh - 1 - ph, kw - 1 - pw), out=self._gradient_cols)
-            product = flipped_kernel(self.x[1]).reshape(C, -1) @ self._gradient_cols
-            return channels_first(product.reshape(C, B, H, W), B)
+        # im2col of dJ/dy copies O·kh·kw·H·W values per image; col2im moves about
+        # 2·C·kh·kw·Ho·Wo (the product's output, then the skewed write and sum).
+        if (sh, sw) == (1, 1) and ph < kh and pw < kw and n_out * H * W <= 2 * C * Ho * Wo:
+            return self._input_gradient_by_convolution()
+        return self._input_gradient_by_col2im(g)
+
+    def _input_gradient_by_convolution(self) -> np.ndarray:
+        """Stride 1: dJ/dx = dJ/dy padded by k−1−p, convolved with W flipped, transposed."""
+        (B, C, H, W), (_, _, kh, kw) = self.x[0].shape, self.x[1].shape
+        (ph, pw) = self.padding
+        self._gradient_cols = im2col(self.dJdy[0], (kh, kw), (1, 1),
+                                     (kh - 1 - ph, kw - 1 - pw), out=self._gradient_cols)
+        product = flipped_kernel(self.x[1]).reshape(C, -1) @ self._gradient_cols
+        return channels_first(product.reshape(C, B, H, W))
+
+    def _input_gradient_by_col2im(self, g: np.ndarray) -> np.ndarray:
+        """dJ/dx = col2im(Wmᵀ·G), G = dJ/dy as (O, B·Ho·Wo), cropped by the padding."""
+        (B, C, H, W), (n_out, _, kh, kw) = self.x[0].shape, self.x[1].shape
+        (ph, pw) = self.padding
+        Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in
+                  zip((H, W), (kh, kw), self.stride, self.padding))
         dcols = self.x[1].reshape(n_out, -1).T @ g
         values = dcols.reshape(C, kh, kw, B, Ho, Wo).transpose(3, 0, 1, 2, 4, 5)
         padded_size = (H + 2 * ph, W + 2 * pw)

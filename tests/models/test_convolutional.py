@@ -78,6 +78,8 @@ def test_a_few_adam_steps_fit_a_small_batch(rng, build):
         costs.append(graph.backpropagate([Y]))
         optimizer.optimize(len(X))
     assert costs[-1] < 0.5 * costs[0], costs
+    assert all(node.w.dtype == node.get_gradient(0).dtype == np.float32
+               for node in graph.parameter_nodes)  # float32 end to end
 
 
 def test_models_round_trip_through_model_files(rng, tmp_path, monkeypatch):
