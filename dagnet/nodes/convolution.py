@@ -164,6 +164,12 @@ def channels_first(product: np.ndarray, bias: np.ndarray | None = None) -> np.nd
     return y
 
 
+def product_into(reuse: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a @ b written into ``reuse`` when it fits (see ``scratch``)."""
+    out = scratch(reuse, (a.shape[0], b.shape[1]), np.result_type(a, b))
+    return np.matmul(a, b, out=out)
+
+
 def flipped_kernel(w: np.ndarray) -> np.ndarray:
     """W:(O, C, kh, kw) rotated by 180° with its channels swapped: (C, O, kh, kw)."""
     return np.ascontiguousarray(w[:, :, ::-1, ::-1].transpose(1, 0, 2, 3))
@@ -192,7 +198,11 @@ class Conv2DNode(Node):
         self.stride = as_pair(stride, f"{self.describe()}: stride", 1)
         self.padding = as_pair(padding, f"{self.describe()}: padding", 0)
         self.cols: np.ndarray | None = None
+        # Scratch arrays kept between calls (see ``scratch``), never handed out.
+        self._product: np.ndarray | None = None
+        self._rows: np.ndarray | None = None
         self._gradient_cols: np.ndarray | None = None
+        self._gradient_product: np.ndarray | None = None
         self._fold_workspace: np.ndarray | None = None
 
     def config(self) -> dict:
@@ -217,13 +227,16 @@ class Conv2DNode(Node):
         Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in
                   zip(x.shape[2:], w.shape[2:], self.stride, self.padding))
         self.cols = im2col(x, w.shape[2:], self.stride, self.padding, out=self.cols)
-        product = (w.reshape(n_out, -1) @ self.cols).reshape(n_out, x.shape[0], Ho, Wo)
-        return [channels_first(product, self.x[2] if len(self.x) == 3 else None)]
+        self._product = product_into(self._product, w.reshape(n_out, -1), self.cols)
+        return [channels_first(self._product.reshape(n_out, x.shape[0], Ho, Wo),
+                               self.x[2] if len(self.x) == 3 else None)]
 
     def compute_gradient(self):
-        w = self.x[1]
-        rows = np.ascontiguousarray(self.dJdy[0].transpose(1, 0, 2, 3))
-        g = rows.reshape(w.shape[0], -1)  # G as (O, B·Ho·Wo)
+        w, images = self.x[1], self.dJdy[0]
+        self._rows = scratch(self._rows, (images.shape[1], images.shape[0]) + images.shape[2:],
+                             images.dtype)
+        np.copyto(self._rows, images.transpose(1, 0, 2, 3))
+        g = self._rows.reshape(w.shape[0], -1)  # G as (O, B·Ho·Wo)
         grads = [self._input_gradient(g) if self.wants(0) else None,
                  (g @ self.cols.T).reshape(w.shape) if self.wants(1) else None]
         if len(self.x) == 3:
@@ -246,8 +259,10 @@ class Conv2DNode(Node):
         (ph, pw) = self.padding
         self._gradient_cols = im2col(self.dJdy[0], (kh, kw), (1, 1),
                                      (kh - 1 - ph, kw - 1 - pw), out=self._gradient_cols)
-        product = flipped_kernel(self.x[1]).reshape(C, -1) @ self._gradient_cols
-        return channels_first(product.reshape(C, B, H, W))
+        self._gradient_product = product_into(self._gradient_product,
+                                              flipped_kernel(self.x[1]).reshape(C, -1),
+                                              self._gradient_cols)
+        return channels_first(self._gradient_product.reshape(C, B, H, W))
 
     def _input_gradient_by_col2im(self, g: np.ndarray) -> np.ndarray:
         """dJ/dx = col2im(Wmᵀ·G), G = dJ/dy as (O, B·Ho·Wo), cropped by the padding."""
@@ -255,8 +270,9 @@ class Conv2DNode(Node):
         (ph, pw) = self.padding
         Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in
                   zip((H, W), (kh, kw), self.stride, self.padding))
-        dcols = self.x[1].reshape(n_out, -1).T @ g
-        values = dcols.reshape(C, kh, kw, B, Ho, Wo).transpose(3, 0, 1, 2, 4, 5)
+        self._gradient_product = product_into(self._gradient_product,
+                                              self.x[1].reshape(n_out, -1).T, g)
+        values = self._gradient_product.reshape(C, kh, kw, B, Ho, Wo).transpose(3, 0, 1, 2, 4, 5)
         padded_size = (H + 2 * ph, W + 2 * pw)
         self._fold_workspace = fold_workspace(values.shape, padded_size, values.dtype,
                                               self._fold_workspace)
