@@ -5,7 +5,7 @@
 
 The network of ``dagnet mnist`` (784 -> 128 tanh -> 64 tanh -> 10, softmax
 cross-entropy), float32, batch 128, plain SGD (lr 0.1), trained one epoch at a
-time by ``dagnet.training.train`` and, when PyTorch is installed, by the same
+time by the Trainer (``dagnet.training.Trainer``) and, when PyTorch is installed, by the same
 model in PyTorch (``nn.Linear`` layers starting from dagnet's own initial
 weights, the same shuffles, ``CrossEntropyLoss`` averaged over the batch, which
 is what dagnet's summed cost divided by the batch size is).  Both use
@@ -42,10 +42,10 @@ import numpy as np
 from busy import busy_neighbours
 
 from dagnet import GradientDescent, fully_connected
-from dagnet.data.mnist import Preprocessing, load_mnist, one_hot
+from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.errors import DataError
 from dagnet.threads import available_cores, set_threads
-from dagnet.training import train
+from dagnet.training import ArrayBatches, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [128, 64, 10]
@@ -114,7 +114,7 @@ class Dagnet:
                  threads: str = "2"):
         self.threads = threads
         self.X, self.X_test = X.astype(dtype), X_test.astype(dtype)
-        self.Y = one_hot(labels, dtype=dtype)
+        self.labels = labels
         self.graph = fully_connected(LAYERS, X.shape[1], "tanh", "softmax",
                                      rng=np.random.default_rng(0), dtype=dtype,
                                      formulation=formulation)
@@ -126,8 +126,8 @@ class Dagnet:
 
     def epoch(self, order_rng: np.random.Generator) -> None:
         set_threads("auto" if self.threads == "auto" else int(self.threads))
-        train(self.graph, self.optimizer, self.X, self.Y, epochs=1, batch_size=BATCH,
-              rng=order_rng, progress=False)
+        Trainer(self.graph, self.optimizer, ArrayBatches(self.X, self.labels, BATCH, order_rng),
+                epochs=1).run()
 
     def infer(self) -> np.ndarray:
         return self.graph.propagate([self.X_test])[0]

@@ -20,20 +20,26 @@ from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
     AddBiasNode,
     AdditionNode,
+    AvgPool2DNode,
     AxisMeanNode,
     AxisSoftmaxNode,
     AxisSplitNode,
     AxisSumNode,
     BatchMatMulNode,
+    BatchNormNode,
     BinaryCrossEntropyNode,
     BroadcastAddNode,
     BroadcastMultiplyNode,
     CategoricalCrossEntropyNode,
     CausalMaskNode,
     ConcatenationNode,
+    Conv2DNode,
+    DropoutNode,
     EmbeddingNode,
     EWMultiplicationNode,
+    FlattenNode,
     GELUNode,
+    GlobalAveragePoolNode,
     GRULayerNode,
     GRUStepNode,
     IdentityNode,
@@ -41,6 +47,7 @@ from dagnet.nodes import (
     LinearNode,
     LSTMLayerNode,
     LSTMStepNode,
+    MaxPool2DNode,
     MultiHeadAttentionNode,
     MultiplicationNode,
     MultiplyAddNode,
@@ -381,6 +388,42 @@ def _one_state_layer(g, node, x):
     h_last, hs = g.ops("Scan", [h0, xz], hint, 2, num_scan_inputs=1,
                        body=body.graph(f"{hint}/step"))
     return [hs, h_last]
+
+
+# -- images (B, C, H, W); mode-dependent nodes export their inference form -----------------------
+
+@converts(Conv2DNode)
+def _conv(g, node, x):
+    (ph, pw) = node.padding
+    return [g.op("Conv", x, _hint(node), strides=list(node.stride), pads=[ph, pw, ph, pw])]
+
+
+@converts(MaxPool2DNode, AvgPool2DNode)
+def _pool(g, node, x):
+    op = "MaxPool" if isinstance(node, MaxPool2DNode) else "AveragePool"
+    return [g.op(op, x, _hint(node), kernel_shape=list(node.kernel), strides=list(node.stride))]
+
+
+@converts(GlobalAveragePoolNode, FlattenNode)
+def _flatten(g, node, x):
+    hint = _hint(node)
+    flat = x[0] if isinstance(node, FlattenNode) else g.op("GlobalAveragePool", x,
+                                                           f"{hint}/pool")
+    return [g.op("Flatten", [flat], hint, axis=1)]
+
+
+@converts(BatchNormNode)
+def _batch_norm(g, node, x):
+    """Inference: the running statistics, kept in the file as constants."""
+    hint = _hint(node)
+    mean = g.constant(node.running_mean.astype(g.dtype), f"{hint}/running_mean")
+    var = g.constant(node.running_var.astype(g.dtype), f"{hint}/running_var")
+    return [g.op("BatchNormalization", [*x, mean, var], hint, epsilon=node.eps)]
+
+
+@converts(DropoutNode)
+def _dropout(g, node, x):
+    return [g.op("Identity", x, _hint(node))]
 
 
 # -- costs: inputs (expected y, predicted), a scalar summed over everything ----------------------

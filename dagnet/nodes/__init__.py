@@ -21,6 +21,12 @@ from dagnet.nodes.arithmetic import (
     SubtractionNode,
     SumNode,
 )
+from dagnet.nodes.convolution import (
+    AvgPool2DNode,
+    Conv2DNode,
+    GlobalAveragePoolNode,
+    MaxPool2DNode,
+)
 from dagnet.nodes.linear_algebra import AddBiasNode, LinearNode, MultiplicationNode
 from dagnet.nodes.losses import (
     BinaryCrossEntropyNode,
@@ -30,6 +36,7 @@ from dagnet.nodes.losses import (
     SparseSoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
+from dagnet.nodes.normalization import BatchNormNode, DropoutNode
 from dagnet.nodes.recurrent import (
     GRULayerNode,
     GRUStepNode,
@@ -45,7 +52,7 @@ from dagnet.nodes.sequence import (
     StackNode,
     UnstackNode,
 )
-from dagnet.nodes.shape import ConcatenationNode, SelectionNode, SplitNode
+from dagnet.nodes.shape import ConcatenationNode, FlattenNode, SelectionNode, SplitNode
 from dagnet.nodes.tensor import (
     AxisMeanNode,
     AxisSoftmaxNode,
@@ -78,4 +85,7 @@ __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "Categorical
     "AxisMeanNode", "AxisSoftmaxNode", "AxisSplitNode", "AxisSumNode", "BatchMatMulNode",
     "BroadcastAddNode", "BroadcastMultiplyNode", "CausalMaskNode", "GELUNode", "LayerNormNode",
     "MultiHeadAttentionNode", "PositionEmbeddingNode", "ReshapeNode",
-    "SparseSoftmaxCrossEntropyNode", "TransposeNode", "composed_attention"]
+    "SparseSoftmaxCrossEntropyNode", "TransposeNode", "composed_attention",
+    # Images (B, C, H, W): dagnet/nodes/convolution.py, normalization.py, shape.py.
+    "AvgPool2DNode", "BatchNormNode", "Conv2DNode", "DropoutNode", "FlattenNode",
+    "GlobalAveragePoolNode", "MaxPool2DNode"]
