@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dagnet.cli.common import add_optimizer_arguments, make_optimizer
+from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
 from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments, positive_int
 from dagnet.data.mnist import Preprocessing, load_mnist, read_digits
 from dagnet.errors import DagnetError

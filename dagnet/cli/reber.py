@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from dagnet.cli.common import add_optimizer_arguments, make_optimizer
+from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
 from dagnet.cli.run import CommandRun, add_run_arguments, positive_float, positive_int
 from dagnet.data import reber
 from dagnet.experiments import reber as experiment

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from dagnet.cli.common import add_optimizer_arguments, make_optimizer
+from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
 from dagnet.cli.run import CommandRun, add_run_arguments, positive_float, positive_int
 from dagnet.data import toy as data
 from dagnet.errors import DagnetError
