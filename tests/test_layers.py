@@ -18,7 +18,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dagnet"
 
 LAYERS = [
-    {"errors", "files", "version", "rng", "schema", "limits"},
+    {"errors", "files", "version", "rng", "schema", "limits", "argtypes"},
     {"node", "graph"},
     {"nodes"},
     {"optim", "data", "io", "gradcheck", "threads"},

@@ -9,7 +9,8 @@ import datetime
 import shutil
 from pathlib import Path
 
-from dagnet.cli.run import add_debug_argument, out_folder, say
+from dagnet.argtypes import out_folder
+from dagnet.cli.run import add_debug_argument, say
 from dagnet.io import load
 from dagnet.models import fully_connected
 from dagnet.training import RunRecord

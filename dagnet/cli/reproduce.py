@@ -7,8 +7,9 @@ import argparse
 import datetime
 from pathlib import Path
 
+from dagnet.argtypes import non_negative_int, out_folder
 from dagnet.cli import main
-from dagnet.cli.run import add_debug_argument, non_negative_int, out_folder, say
+from dagnet.cli.run import add_debug_argument
 from dagnet.errors import DagnetError
 from dagnet.reproduce import runner
 from dagnet.reproduce.experiments import BUDGETS, EXPERIMENTS
@@ -64,7 +65,7 @@ def register(subparsers) -> None:
 
 def run_reproduce(args: argparse.Namespace) -> int:
     settings = runner.Settings(args.budget, args.seed, args.data, args.docs, args.verbose,
-                               bool(getattr(args, "debug", False)), say)
+                               bool(getattr(args, "debug", False)))
     if args.report_only:
         if args.out is None:
             raise DagnetError("--report-only needs --out: the folder of an earlier run")

@@ -7,12 +7,13 @@ from __future__ import annotations
 import argparse
 from functools import partial
 
-from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
-from dagnet.cli.run import CommandRun, add_run_arguments, positive_float, positive_int
+from dagnet.argtypes import positive_float, positive_int
+from dagnet.cli.run import CommandRun, add_run_arguments
 from dagnet.data import toy as data
 from dagnet.errors import DagnetError
 from dagnet.experiments import toy
 from dagnet.models import GraphModel
+from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.training.checkpoint import Checkpoint, optimizer_from_checkpoint, resume, training_state
 from dagnet.training.extensions import Interrupt, ProgressBar
 

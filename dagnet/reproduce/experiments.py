@@ -299,9 +299,9 @@ def _charrnn_train(c: Context) -> list[str]:
 
 
 def best_checkpoint(metrics: dict) -> str | None:
-    """The file name of a char-rnn run's best checkpoint, from its run record's
-    ``files`` (its role ``best``), else its ``best_checkpoint`` figure."""
-    return (metrics.get("files") or {}).get("best") or metrics.get("best_checkpoint")
+    """The file name of a char-rnn run's best checkpoint (its record's ``best_checkpoint``;
+    ``files`` names the last one)."""
+    return metrics.get("best_checkpoint")
 
 
 def sample_argv(c: Context, checkpoint: Path) -> list[str]:

@@ -41,12 +41,9 @@ from dagnet.reproduce.experiments import (
     select,
 )
 from dagnet.training import RunRecord
+from dagnet.training.run import say
 
 Command = Callable[[list[str]], int]  # ``dagnet.cli.main``: argv after ``dagnet`` -> exit code
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -59,7 +56,7 @@ class Settings:
     docs: Path | None = None      # dagnet's docs/ folder, to rewrite from the run
     verbose: bool = False         # echo each command's output, not only into log.txt
     debug: bool = False
-    tell: Callable[[str], None] = _stderr  # the progress lines
+    tell: Callable[[str], None] = say  # the progress lines, on stderr
 
 
 def choose(names: list[str] | None) -> list[Experiment]:

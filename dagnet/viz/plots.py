@@ -1,6 +1,7 @@
 """Figures of training runs, written as PNG files with matplotlib's Agg canvas.
 
-Generic helpers any command can use: ``plot_curves`` (learning curves, sweeps) and
+Generic helpers any command can use: ``plot_curves`` (learning curves, sweeps),
+``plot_history`` (the curves of a run's logged entries) and
 ``plot_decision_boundary`` (a two-input classifier's output over a square, with
 its data points).  Each writes one PNG atomically and returns its path.
 
@@ -81,6 +82,15 @@ def plot_curves(path: str | os.PathLike, series: Mapping[str, Series], xlabel: s
         ax.legend(fontsize="small")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_history(path: str | os.PathLike, history: Sequence[Mapping], series: Mapping[str, str],
+                 x: str = "epoch", ylabel: str = "", title: str = "") -> Path:
+    """``plot_curves`` of a run's logged entries: one line per ``label -> key`` of
+    ``series``, over the entries that have that key, against the entries' ``x``."""
+    return plot_curves(path, {label: ([e[x] for e in history if key in e],
+                                      [e[key] for e in history if key in e])
+                              for label, key in series.items()}, x, ylabel, title)
 
 
 def plot_decision_boundary(path: str | os.PathLike,

@@ -7,7 +7,7 @@ import argparse
 import numpy as np
 import pytest
 
-from dagnet.cli.run import positive_int
+from dagnet.argtypes import positive_int
 from dagnet.rng import seed_streams
 
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from dagnet.models.gpt import GPTConfig, gpt
+from tests.conftest import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = torch.nn.functional
 
 

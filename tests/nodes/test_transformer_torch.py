@@ -17,8 +17,9 @@ from dagnet.nodes import (
     MultiHeadAttentionNode,
     SparseSoftmaxCrossEntropyNode,
 )
+from tests.conftest import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 F = torch.nn.functional
 
 
