@@ -256,8 +256,9 @@ class Reproduction:
         """Run the chosen experiments, in order, recording each as it ends."""
         context = Context(budget=self.settings.budget, seed=self.settings.seed)
         data, tell = DataLocator(self.settings.data), self.settings.tell
-        tell(f"dagnet reproduce: {len(self.chosen)} experiments, {self.settings.budget} "
-             f"budget, into {self.folder}/")
+        count = len(self.chosen)
+        tell(f"dagnet reproduce: {count} experiment{'' if count == 1 else 's'}, "
+             f"{self.settings.budget} budget, into {self.folder}/")
         width = len(str(len(self.chosen)))
         for k, experiment in enumerate(self.chosen, 1):
             tag = f"[{k:>{width}}/{len(self.chosen)}] {experiment.name}"
@@ -287,10 +288,12 @@ class Reproduction:
         self.ran.append(entry["name"])
         self.run["experiments"][entry["name"]] = entry
         self.invocation["seconds"] = time.perf_counter() - self.started
-        metrics = report.experiment_metrics(self.folder, entry["name"]) or {}
-        if entry["status"] == "ok" and metrics:
-            self.record.add_file(entry["name"], self.folder / entry["name"] / "metrics.json")
-            self.run["train_seconds"] += metrics.get("train_seconds") or 0.0
+        self.run["train_seconds"] = 0.0
+        for name, recorded in self.run["experiments"].items():  # those of earlier runs too
+            metrics = report.experiment_metrics(self.folder, name)
+            if recorded["status"] == "ok" and metrics is not None:
+                self.record.add_file(name, self.folder / name / "metrics.json")
+                self.run["train_seconds"] += metrics.get("train_seconds") or 0.0
         self.record.update(final={key: entry.get(key) for key in ("name", "status", "seconds")},
                            stop_reason=self._stop_reason())
         self.record.write()

@@ -214,6 +214,7 @@ def test_a_failing_experiment_is_reported_and_the_run_goes_on(tmp_path, monkeypa
     run = json.loads((out / "metrics.json").read_text())
     assert [r["status"] for r in run["experiments"].values()] == ["ok"] * 3
     assert run["stop_reason"] == "done" and run["argv"][-2:] == ["--only", "disk-tanh"]
+    assert {name for name in run["files"] if name != "page"} == set(run["experiments"])
     assert len(run["invocations"]) == 3 and not (out / "xor-tanh" / "log.txt").read_text(
         ).count("Traceback")
     assert main(["reproduce", "--out", str(out), "--report-only"]) == 0
