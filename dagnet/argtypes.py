@@ -77,3 +77,8 @@ def out_folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got an empty string")
     return Path(text)
+
+
+def threads(text: str) -> int | str:
+    """``auto`` or a positive count of BLAS threads."""
+    return "auto" if text == "auto" else positive_int(text)

@@ -35,3 +35,8 @@ class FileWriteError(DagnetError, OSError):
 
     The message names the file; ``errno`` is the operating system's error number.
     """
+
+
+class ExportError(DagnetError, ValueError):
+    """A model cannot be written in another framework's format (ONNX, PyTorch names):
+    a node with no equivalent there, or weights that do not fit the other layout."""

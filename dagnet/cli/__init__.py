@@ -18,7 +18,7 @@ from dagnet.version import __version__
 # Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
 # TEMPORARY while the commands move onto the Trainer: each is added back once converted.
 COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber", "charrnn",
-                              "reproduce"]
+                              "export", "reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:

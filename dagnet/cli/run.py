@@ -14,10 +14,8 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagnet.argtypes import (
-    non_negative_int,
-    out_folder,
-)
+from dagnet.argtypes import non_negative_int, out_folder, threads
+from dagnet.threads import set_threads
 from dagnet.training import check_options, jsonable
 from dagnet.training.run import Run, say
 
@@ -48,6 +46,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, data_help: str | None 
                            help="continue the run saved in CHECKPOINT exactly (its model, "
                                 "optimizer, data position and generators); options that "
                                 "contradict it are refused")
+    group.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
+                       help="BLAS threads: N, or auto (default): one per core other processes "
+                            "leave free, measured at the start (dagnet.set_threads)")
     group.add_argument("--quiet", action="store_true",
                        help="no progress bar and no report lines on stderr")
     group.add_argument("--json", action="store_true",
@@ -76,6 +77,7 @@ class CommandRun(Run):
         resumed = getattr(args, "resume", None)
         if resumed is not None and args.out is None:
             args.out = Path(resumed).parent
+        set_threads(getattr(args, "threads", "auto"))
         super().__init__(command, args.out, argv=getattr(args, "argv", None), seed=args.seed,
                          quiet=bool(getattr(args, "quiet", False)),
                          debug=bool(getattr(args, "debug", False)))
@@ -83,7 +85,8 @@ class CommandRun(Run):
 
     def options(self) -> dict:
         """The run's options, JSON-ready, as a checkpoint stores them."""
-        skip = {"run", "argv", "given", "config", "resume", "out", "quiet", "json", "debug"}
+        skip = {"run", "argv", "given", "config", "resume", "out", "quiet", "json", "debug",
+                "threads"}
         return jsonable({k: v for k, v in vars(self.args).items()
                          if k not in skip and not callable(v)})
 

@@ -7,8 +7,8 @@ softmax output layer with the fused, stable cross-entropy) with a text head: the
 vocabulary, state carried from one batch of the streams to the next, the
 validation loss per character, and sampling.
 
-LSTM layers run as one ``LSTMLayerNode`` each (the sequence-level path); GRU and
-RNN layers are unrolled step by step with their fused step nodes.
+Every layer runs as one sequence-level node (``LSTMLayerNode``, ``GRULayerNode``,
+``RNNLayerNode``): its time loop inside the node.
 """
 
 from __future__ import annotations
