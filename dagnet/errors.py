@@ -35,3 +35,8 @@ class FileWriteError(DagnetError, OSError):
 
     The message names the file; ``errno`` is the operating system's error number.
     """
+
+
+class DistributedError(DagnetError):
+    """Processes training together over MPI cannot go on: mpi4py is missing, they disagree
+    about the model or the data, or one of them failed."""

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dagnet import distributed
 from dagnet.errors import DagnetError
 from dagnet.training import (
     LOG_FILE,
@@ -159,6 +160,10 @@ class CommandRun:
 
     ``fixed`` lists the options a resumed run may not change (architecture, data
     shape, dtype, optimizer); the others (epochs, budgets, learning rate...) may.
+
+    Under ``mpirun -n K`` (K > 1) every rank runs the command and ``train`` trains
+    data-parallel (``dagnet.distributed``); rank 0 alone writes and reports, the other
+    ranks exit when training ends.
     """
 
     def __init__(self, args: argparse.Namespace, command: str, fixed: Sequence[str] = ()):
@@ -168,10 +173,14 @@ class CommandRun:
             args.out = Path(resumed).parent
         self.folder = args.out or Path("runs") / (
             f"{command.replace(' ', '-')}-{datetime.datetime.now():%Y%m%d-%H%M%S}")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        self.world_size, self.root = distributed.launched_size(), distributed.is_root()
+        if self.world_size > 1:
+            distributed.require_mpi()
+        if self.root:
+            self.folder.mkdir(parents=True, exist_ok=True)
         self.record = RunRecord(self.folder, command, getattr(args, "argv", None), args.seed)
         self.fixed = list(fixed)
-        self.quiet = bool(getattr(args, "quiet", False))
+        self.quiet = bool(getattr(args, "quiet", False)) or not self.root
 
     @property
     def debug(self) -> bool:
@@ -212,11 +221,16 @@ class CommandRun:
     def train(self, trainer: Trainer) -> History:
         """Run ``trainer``; a diverged run still gets its record before the error is
         reported.  NumPy's overflow warnings are silenced: divergence is reported once,
-        by StopOnNonFinite, naming the epoch and the step."""
+        by StopOnNonFinite, naming the epoch and the step.  Under mpirun the other ranks
+        leave here (exit status 0, 1 or 130 as rank 0's): rank 0 reports the run."""
         try:
+            if self.world_size > 1:
+                distributed.wrap(trainer)
             with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                 history = trainer.run()
         except DagnetError:
+            if not self.root:
+                raise SystemExit(1) from None
             self.record.update(stop_reason=trainer.stop_reason or "error",
                                train_seconds=trainer.history.train_seconds,
                                final=trainer.history.last, best=trainer.history.best)
@@ -227,6 +241,10 @@ class CommandRun:
                                   f"output or gradient is not finite; what there was is in "
                                   f"{self.folder})") from None
             raise
+        if not self.root:
+            raise SystemExit(130 if history.stop_reason == "interrupted" else 0)
+        if self.world_size > 1:
+            self.record.update(**trainer.model.summary())
         self.record.update(stop_reason=history.stop_reason,
                            train_seconds=history.train_seconds, final=history.last,
                            best=history.best)
