@@ -13,7 +13,7 @@ command or script; ``wrap(trainer)`` makes the Trainer's run data-parallel:
   the loss; every rank then makes the same update with the global batch size, so the
   weights stay identical on every rank and equal (up to rounding) to those of one
   process training on whole batches, whatever K is;
-- after each step the ranks agree on whether to stop (time budget, Ctrl-C, SIGTERM);
+- after each step the ranks agree on whether to stop (time budget, SIGTERM, SIGUSR1);
 - rank 0 alone writes: checkpoints (holding the carried state of every rank, so a run
   resumes at any K), the metrics log, progress bars and reports.  Evaluations on
   arrays are shared between the ranks too.
@@ -68,6 +68,9 @@ ROLL_CALL_SECONDS = 2.0
 TICK = 0.1
 # Tags of the roll call's messages.
 ROLL_CALL, PRESENT = 7311, 7312
+# Signals that stop a run after the current step (as Ctrl-C does in one process).
+STOP_SIGNALS = tuple(getattr(signal, name) for name in ("SIGTERM", "SIGUSR1")
+                     if hasattr(signal, name))
 # Extensions that write or show something: rank 0's alone.
 ROOT_ONLY = (MetricsLog, ProgressBar, Report, TensorBoard)
 
@@ -393,7 +396,7 @@ class Coordinator(Extension):
     """Keeps the ranks of a run together.  At the start: rank 0's weights and optimizer
     state on every rank, after checking that the ranks agree about the run.  After every
     step (last of the extensions): one stop decision for all, from any rank's request (a
-    budget, Ctrl-C, SIGTERM).  At the end: if this rank stopped alone (an error), stop
+    budget, Ctrl-C, SIGTERM or SIGUSR1).  At the end: if this rank stopped alone (an error), stop
     every rank with a message naming it."""
 
     trigger = (1, "step")
@@ -402,23 +405,25 @@ class Coordinator(Extension):
     def __init__(self, model: DataParallel):
         self.model, self.communicator = model, model.communicator
         self.agreed: str | None = None
-        self.terminated = False
-        self._previous_handler = None
+        self.terminated: str | None = None
+        self._previous_handlers: dict = {}
 
     def initialize(self, trainer: Trainer) -> None:
         self.agreed = None
         self._check_agreement(trainer)
         self._broadcast_state(trainer.optimizer)
         if threading.current_thread() is threading.main_thread():
-            # mpirun and Slurm stop a job with SIGTERM: an interruption, agreed like Ctrl-C.
-            self._previous_handler = signal.signal(signal.SIGTERM, self._terminate)
+            # mpirun and Slurm stop a job with SIGTERM (mpirun's Ctrl-C too); mpirun forwards
+            # SIGUSR1: interruptions, agreed like Ctrl-C.
+            self._previous_handlers = {number: signal.signal(number, self._terminate)
+                                       for number in STOP_SIGNALS}
 
     def _terminate(self, signum, frame) -> None:
-        self.terminated = True
+        self.terminated = signal.Signals(signum).name
 
     def __call__(self, trainer: Trainer) -> None:
         if self.terminated:
-            trainer.request_stop("interrupted", "stopped by SIGTERM")
+            trainer.request_stop("interrupted", f"stopped by {self.terminated}")
         request = trainer.stop_request
         code = 0 if request is None else _stop_code(request[0])
         agreed = self.communicator.maximum(code, f"agreeing to stop after step {trainer.step}")
@@ -435,9 +440,9 @@ class Coordinator(Extension):
                                                    and not self.model.in_step)
 
     def finalize(self, trainer: Trainer) -> None:
-        if self._previous_handler is not None:
-            signal.signal(signal.SIGTERM, self._previous_handler)
-            self._previous_handler = None
+        for number, handler in self._previous_handlers.items():
+            signal.signal(number, handler)
+        self._previous_handlers = {}
         if not self.ended_together(trainer):
             error = trainer.error
             what = f"{type(error).__name__}: {error}" if error else trainer.stop_reason
