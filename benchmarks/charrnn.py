@@ -38,7 +38,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "tinyshakespeare" / "input.txt"
+DATA = (Path(os.environ.get("DAGNET_DATA_DIR", ROOT.parent / "shared" / "data"))
+        / "tinyshakespeare" / "input.txt")
 CONFIGS = ("dagnet", "dagnet-steps", "torch-lstm", "torch-cell-loop")
 SEQ_LENGTH, BATCH_SIZE, LR, DECAY, CLIP = 50, 50, 2e-3, 0.95, 5.0
 
@@ -82,6 +83,7 @@ def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: 
         from dagnet.models.charrnn import CharRNN
         from dagnet.models.rnn import RecurrentNetwork
         from dagnet.optim import RMSProp
+        from dagnet.training import Batch
 
         rng = np.random.default_rng(0)
         if config == "dagnet":
@@ -89,17 +91,12 @@ def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: 
         else:
             net = RecurrentNetwork("lstm", vocabulary_size, hidden, vocabulary_size,
                                    inputs="indices", rng=rng, dtype=np.float32)
+            net.carries_state = True  # state carried from batch to batch, as CharRNN does
         optimizer = RMSProp(net.parameter_nodes, LR, rho=DECAY, clip_value=CLIP)
-        state = [net.initial_state(BATCH_SIZE)]
-        eye = np.eye(vocabulary_size, dtype=np.float32)
 
         def step(X, Y):
-            if config == "dagnet":
-                cost, state[0] = net.train_step(X, Y, optimizer, state[0])
-            else:
-                cost, state[0] = net.train_step(X, eye[Y], optimizer, state[0],
-                                                normalizer=X.size)
-            return cost / X.size
+            # size T·B: the gradient and the loss are averaged per character
+            return net.train_step(Batch(X, Y, X.size), optimizer)
         return step
 
     import torch

@@ -1,13 +1,14 @@
 """How often does a small network learn XOR?  Seeds, initial scales, and where it gets stuck.
 
     python benchmarks/xor_seeds.py [--layers 2 1] [--seeds 100] [--init-scales 0.1 1]
-                                   [--epochs 2000] [--json FILE]
+                                   [--epochs 2000] [--dtype float32] [--json FILE]
 
 Trains the network of ``dagnet xor --layers ... --seed S --init-scale X`` (exactly
-what the command trains, without writing files) for every seed and initial
-scale, and reports the seeds that solve XOR (all four points on the right side of
-0.5) and, for the others, where they stopped: the cost per example, and which
-points share the same saturated hidden code.  docs/xor.md quotes its output.
+what the command trains, without writing files: ``dagnet.experiments.toy.train_xor``)
+for every seed and initial scale, and reports the seeds that solve XOR (all four
+points on the right side of 0.5) and, for the others, where they stopped: the cost
+per example, and which points share the same saturated hidden code.  docs/xor.md
+quotes its output.
 """
 
 from __future__ import annotations
@@ -19,9 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-from dagnet.cli import build_parser
-from dagnet.cli.toy import train_xor
 from dagnet.data.toy import xor
+from dagnet.experiments.toy import train_xor
 
 
 def parse_arguments(argv=None) -> argparse.Namespace:
@@ -30,24 +30,24 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     parser.add_argument("--seeds", type=int, default=100, help="seeds 0..N-1 (default 100)")
     parser.add_argument("--init-scales", type=float, nargs="+", default=[0.1, 1.0])
     parser.add_argument("--epochs", type=int, default=2000)
+    parser.add_argument("--dtype", choices=["float32", "float64"], default="float32")
     parser.add_argument("--json", type=Path, default=None)
     return parser.parse_args(argv)
 
 
-def one_run(layers: list[int], seed: int, init_scale: float, epochs: int) -> dict:
-    argv = ["xor", "--layers", *map(str, layers), "--seed", str(seed), "--init-scale",
-            str(init_scale), "--epochs", str(epochs), "--no-progress"]
-    args = build_parser().parse_args(argv)
-    graph, _, _ = train_xor(args)
-    X, Y = xor()
-    (p,) = graph.propagate([X])
-    cost = graph.compute_cost([Y]) / len(X)
-    hidden = next(n for n in graph.nodes if n.name == "layer1/" + args.activation).y[0]
+def one_run(layers: list[int], seed: int, init_scale: float, epochs: int,
+            dtype: str = "float32") -> dict:
+    model, _ = train_xor(layers, seed=seed, init_scale=init_scale, epochs=epochs, dtype=dtype)
+    X, Y = xor(dtype)
+    (p,) = model.propagate([X])
+    cost = float(model.compute_cost([Y]) / len(X))
+    hidden = next(n for n in model.nodes if n.name == "layer1/tanh").y[0]
     codes = np.sign(np.round(hidden, 2)).astype(int)
     same = [[i, j] for i in range(4) for j in range(i + 1, 4)
             if np.allclose(hidden[i], hidden[j], atol=0.05)]
     return {"seed": seed, "solved": bool(np.all((p > 0.5) == (Y > 0.5))), "cost": cost,
-            "outputs": p[:, 0].round(3).tolist(), "hidden": hidden.round(3).tolist(),
+            "outputs": p[:, 0].astype(float).round(3).tolist(),
+            "hidden": hidden.astype(float).round(3).tolist(),
             "hidden_signs": codes.tolist(), "points_sharing_a_code": same}
 
 
@@ -56,7 +56,8 @@ def main(argv=None) -> int:
     X, _ = xor()
     results = {}
     for scale in args.init_scales:
-        runs = [one_run(args.layers, seed, scale, args.epochs) for seed in range(args.seeds)]
+        runs = [one_run(args.layers, seed, scale, args.epochs, args.dtype)
+                for seed in range(args.seeds)]
         failed = [r for r in runs if not r["solved"]]
         first10 = sum(r["solved"] for r in runs[:10])
         results[str(scale)] = {"solved": len(runs) - len(failed), "of": len(runs),

@@ -143,3 +143,42 @@ def check_weights(weights: dict[str, np.ndarray], shapes: dict[str, tuple[int, .
     extra = sorted(weights.keys() - shapes.keys())
     if extra:
         raise ModelFileError(f"tensor {extra[0]!r} is not a weight of the configuration")
+
+
+def flag(value, where: str, limits: Limits) -> bool:
+    """A check: true or false."""
+    return boolean(value, where)
+
+
+def axis(value, where: str, limits: Limits) -> int:
+    """A check: an axis of an array of at most 32 dimensions, from -32 to 31."""
+    return integer(value, where, -32, 31) if type(value) is int and value < 0 else integer(
+        value, where, 0, 31)
+
+
+def dims(value, where: str, limits: Limits) -> list[int]:
+    """A check: up to 32 dimensions, each -1 (inferred), 0 (kept) or a size up to
+    ``max_layer_size``."""
+    items = list_of(value, where, 0, 32)
+    return [integer(d, f"{where}[{i}]", -1, limits.max_layer_size, "max_layer_size")
+            for i, d in enumerate(items)]
+
+
+def positive_number(value, where: str, limits: Limits) -> float:
+    """A check: a finite number > 0."""
+    result = number(value, where, 0, math.inf)
+    if result == 0:
+        raise ModelFileError(f"{where}: expected a number > 0, got {show(value)}")
+    return result
+
+
+def one_of(*choices: str) -> Check:
+    """A check: one of ``choices``."""
+    def check(value, where: str, limits: Limits) -> str:
+        return choice(value, where, choices)
+    return check
+
+
+def finite_or_null(value, where: str, limits: Limits) -> float | None:
+    """A check: a finite number, or null (standing for -inf where a node says so)."""
+    return None if value is None else number(value, where, -math.inf, math.inf)

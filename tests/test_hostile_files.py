@@ -573,7 +573,6 @@ def png_header(path: Path, width: int, height: int) -> Path:
 
 @pytest.mark.parametrize("side", [12_000, 30_000])
 def test_a_huge_image_is_refused_from_its_header(tmp_path, side):
-    pytest.importorskip("PIL")
     path = png_header(tmp_path / f"digit{side}.png", side, side)
     tracemalloc.start()
     try:
@@ -589,7 +588,7 @@ def test_a_huge_image_is_refused_from_its_header(tmp_path, side):
 
 
 def test_the_image_limit_can_be_raised(tmp_path):
-    image = pytest.importorskip("PIL.Image")
+    from PIL import Image as image
     pixels = np.zeros((60, 50), np.uint8)
     pixels[10:50, 20:30] = 255
     path = tmp_path / "one.png"
@@ -601,7 +600,7 @@ def test_the_image_limit_can_be_raised(tmp_path):
 
 
 def test_a_big_image_is_reduced_first_and_gives_the_same_digit(tmp_path):
-    image = pytest.importorskip("PIL.Image")
+    from PIL import Image as image
     rows, cols = np.mgrid[0:1500, 0:1300]
     zero = np.abs(np.hypot(rows - 700, cols - 650) - 350) < 60
     pixels = np.where(zero, 20, 235).astype(np.uint8)
@@ -652,7 +651,7 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path, monkeypatch)
 
 
 def test_a_real_write_failure_names_the_file(tmp_path):
-    resource = pytest.importorskip("resource")
+    import resource
     if not hasattr(resource, "RLIMIT_FSIZE"):
         pytest.skip("no file size limit here")
     target = tmp_path / "big.bin"

@@ -18,10 +18,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dagnet"
 
 LAYERS = [
-    {"errors", "files", "version", "rng"},
+    {"errors", "files", "version", "rng", "schema", "limits", "argtypes"},
     {"node", "graph"},
     {"nodes"},
-    {"optim", "data", "io", "gradcheck", "threads", "limits"},
+    {"optim", "data", "io", "gradcheck", "threads"},
     {"training"},
     {"models"},
     {"viz"},

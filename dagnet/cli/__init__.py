@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
 import sys
 import tomllib
 import traceback
 from pathlib import Path
 
+import shtab
+
 from dagnet.errors import DagnetError
+from dagnet.version import __version__
 
 # Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
 # TEMPORARY while the commands move onto the Trainer: each is added back once converted.
-COMMAND_MODULES: list[str] = ["mnist", "optimizers", "reber"]
+COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber", "charrnn"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,10 +28,33 @@ def build_parser() -> argparse.ArgumentParser:
                     "and metrics.json into a run folder.")
     parser.add_argument("--debug", action="store_true",
                         help="show full tracebacks and check every node for NaN/inf")
+    parser.add_argument("--version", action="version", version=f"dagnet {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMAND_MODULES:
         importlib.import_module(f"dagnet.cli.{name}").register(subparsers)
+    _register_completion(subparsers, parser)
     return parser
+
+
+def _register_completion(subparsers: argparse._SubParsersAction,
+                         parser: argparse.ArgumentParser) -> None:
+    """``dagnet completion bash|zsh``: the completion script of ``parser``, made by shtab."""
+    completion = subparsers.add_parser(
+        "completion", help="print the shell completion script for bash or zsh",
+        description="Print the completion script of the dagnet command.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="install it, then open a new shell:\n"
+               "  bash: dagnet completion bash \\\n"
+               "          > ~/.local/share/bash-completion/completions/dagnet\n"
+               "  zsh:  dagnet completion zsh > ~/.zfunc/_dagnet\n"
+               "        (with fpath=(~/.zfunc $fpath) before compinit in ~/.zshrc)")
+    completion.add_argument("shell", choices=["bash", "zsh"], help="the shell to complete for")
+    completion.set_defaults(run=functools.partial(_print_completion, parser))
+
+
+def _print_completion(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    print(shtab.complete(parser, shell=args.shell))
+    return 0
 
 
 def leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:

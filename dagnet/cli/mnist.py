@@ -10,11 +10,12 @@ from pathlib import Path
 
 import numpy as np
 
-from dagnet.cli.common import add_optimizer_arguments, make_optimizer
-from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments, positive_int
+from dagnet.argtypes import positive_int
+from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments
 from dagnet.data.mnist import Preprocessing, load_mnist, read_digits
 from dagnet.errors import DagnetError
 from dagnet.models import GraphModel, fully_connected
+from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.training import (
     ArrayBatches,
     Checkpoint,

@@ -8,7 +8,8 @@ import argparse
 import numpy as np
 from tqdm.auto import tqdm
 
-from dagnet.cli.run import CommandRun, add_run_arguments, positive_int, say
+from dagnet.argtypes import positive_int
+from dagnet.cli.run import CommandRun, add_run_arguments, say
 from dagnet.experiments import optimizers as experiment
 from dagnet.training import MetricsLog, ProgressBar
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 
-from dagnet.cli.common import add_optimizer_arguments, make_optimizer
-from dagnet.cli.run import CommandRun, add_run_arguments, positive_float, positive_int
+from dagnet.argtypes import positive_float, positive_int
+from dagnet.cli.run import CommandRun, add_run_arguments
 from dagnet.data import reber
 from dagnet.experiments import reber as experiment
 from dagnet.models.rnn import CELL_TYPES, RecurrentNetwork
+from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.training import Checkpoint, optimizer_from_checkpoint, resume, training_state
 
 MODEL_FILE = "model.safetensors"
@@ -119,7 +120,7 @@ def run_reber(args: argparse.Namespace) -> int:
     figures = experiment.run_figures(history, model.metadata["untrained"], args.embedded)
     for role, path in (draw_reber_run(run.folder, model, [figures["untrained"], *history],
                                       accuracy.strings, args.embedded)
-                       | {"model": run.folder / MODEL_FILE}).items():
+                       | {"checkpoint": run.folder / MODEL_FILE}).items():
         run.record.add_file(role, path)
     return run.finish(
         experiment.describe(args.cell, figures), **figures, parameters=model.n_parameters,

@@ -12,6 +12,8 @@
   backpropagation: the state is carried as a value; the gradient stops at the
   batch boundary).  The first 95% of the batches train, the last 5% validate: the
   validation text is the end of every stream, spread over the whole text.
+* ``text_streams``: a text file read, checked against a vocabulary and split, with
+  the description a checkpoint keeps of it;
 * ``locate_tiny_shakespeare``: char-rnn's corpus, from $DAGNET_DATA_DIR/tinyshakespeare,
   the cache or a checksummed download.
 
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -129,8 +132,8 @@ class CharStreams:
     at a time: ``streams`` is (batches·T + 1, B), time first, column b = stream b.
 
     Batch k is X = streams[k·T : (k+1)·T], Y = the same rows shifted by one: stream b
-    continues in batch k + 1 where it stopped in batch k.  ``position`` is the next
-    batch's number, saved in checkpoints to resume.
+    continues in batch k + 1 where it stopped in batch k.  The Trainer reads them through
+    ``dagnet.training.StreamBatches``, which keeps the position.
     """
 
     def __init__(self, streams: np.ndarray, seq_length: int):
@@ -141,7 +144,6 @@ class CharStreams:
         self.streams = streams
         self.batch_size, self.seq_length = streams.shape[1], int(seq_length)
         self.batches = (len(streams) - 1) // seq_length
-        self.position = 0
 
     @classmethod
     def split(cls, symbols: np.ndarray, batch_size: int, seq_length: int,
@@ -154,8 +156,8 @@ class CharStreams:
         if batch_size < 1 or seq_length < 1:
             raise ValueError(f"batch_size and seq_length must be positive, got {batch_size} "
                              f"and {seq_length}")
-        if not 0 < train_fraction < 1:
-            raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
+        if not 0 < train_fraction <= 1:
+            raise ValueError(f"train_fraction must lie in (0, 1], got {train_fraction}")
         batches = ((len(symbols) - 1) // batch_size) // seq_length
         if batches < 2:
             raise DataError(f"the text has {len(symbols)} characters: too short for two "
@@ -183,17 +185,41 @@ class CharStreams:
         return (self.streams[start:start + self.seq_length],
                 self.streams[start + 1:start + self.seq_length + 1])
 
-    def next_batch(self) -> tuple[np.ndarray, np.ndarray, bool]:
-        """The batch at ``position`` and whether it starts an epoch (the carried state
-        must then be reset: the streams start again from their beginning)."""
-        first = self.position == 0
-        X, Y = self.batch(self.position)
-        self.position = (self.position + 1) % self.batches
-        return X, Y, first
-
     def __iter__(self):
         """Every batch of an epoch, in order (validation)."""
         return (self.batch(k) for k in range(self.batches))
+
+
+@dataclass
+class TextStreams:
+    """A text file cut for a char-rnn: its absolute ``path``, ``vocabulary``, training and
+    validation streams, and ``description`` (path, SHA-256, characters: what a
+    checkpoint records to recognize its text)."""
+
+    path: Path
+    vocabulary: Vocabulary
+    train: CharStreams
+    val: CharStreams
+    description: dict
+
+
+def text_streams(path: str | os.PathLike | None, batch_size: int, seq_length: int,
+                 train_fraction: float = TRAIN_FRACTION, vocabulary: Vocabulary | None = None,
+                 progress: bool | None = None) -> TextStreams:
+    """The text of ``path`` (None: tiny Shakespeare, ``locate_tiny_shakespeare``) in
+    symbols of ``vocabulary`` (default: the text's own), cut by ``CharStreams.split``;
+    a DataError names the characters the vocabulary lacks."""
+    path = Path(locate_tiny_shakespeare(progress=progress) if path is None else path).resolve()
+    text = read_text(path)
+    vocabulary = Vocabulary.from_text(text) if vocabulary is None else vocabulary
+    unknown = vocabulary.unknown(text)
+    if unknown:
+        raise DataError(f"vocabulary mismatch: {path} has {len(unknown)} character(s) the "
+                        f"model was not trained with: {describe_chars(unknown)}")
+    train, val = CharStreams.split(vocabulary.encode(text), batch_size, seq_length,
+                                   train_fraction)
+    return TextStreams(path, vocabulary, train, val, {"path": str(path), "sha256": text_digest(
+        text), "characters": len(text)})
 
 
 def locate_tiny_shakespeare(*, download: bool = True, progress: bool | None = None) -> Path:

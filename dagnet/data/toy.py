@@ -40,5 +40,10 @@ def disk(n: int, rng: np.random.Generator, dtype=np.float64,
         raise ValueError(f"the disk radius must be positive, got {radius}")
     low, high = DISK_BOUNDS
     X = rng.uniform(low, high, size=(n, 2))
-    Y = (np.einsum("ij,ij->i", X, X) < radius * radius)[:, None]
+    Y = inside_disk(X, radius)[:, None]
     return X.astype(dtype, copy=False), Y.astype(dtype)
+
+
+def inside_disk(X: np.ndarray, radius: float = DISK_RADIUS) -> np.ndarray:
+    """Whether each point of X:(N, 2) lies inside the centred disk of ``radius``: (N,) bools."""
+    return np.einsum("ij,ij->i", X, X) < radius * radius

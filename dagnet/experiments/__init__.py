@@ -1,1 +1,3 @@
-"""Experiments: sweeps and comparisons built on models and training (never on dagnet.cli)."""
+"""Experiments: orchestration that is more than wiring (sweeps, comparisons across seeds
+or cells), on top of models, training and viz.  The commands in dagnet.cli call these;
+nothing here imports dagnet.cli."""

@@ -24,6 +24,7 @@ from dagnet.io import WEIGHT_DTYPES, ModelFile, assign_weights
 from dagnet.limits import Limits
 from dagnet.models.base import register_model
 from dagnet.models.rnn import CELL_TYPES, RecurrentNetwork, hidden_sizes, weight_shapes
+from dagnet.rng import seed_streams
 from dagnet.schema import about, check_weights, choice, json_object, number, show, up_to
 
 MAX_LAYERS = 3
@@ -71,6 +72,17 @@ class CharRNN(RecurrentNetwork):
         super().__init__(cell, V, hidden, V, inputs="indices", sequence=True,
                          embedding=embedding, dropout=dropout, rng=rng, dtype=dtype,
                          debug=debug)
+
+    @classmethod
+    def seeded(cls, seed: int, vocabulary: Vocabulary | str,
+               hidden: int | Sequence[int] = (128, 128), cell: str = "lstm",
+               **options) -> CharRNN:
+        """A CharRNN whose weights are drawn from stream 0 of ``seed`` and dropout masks
+        from stream 1 (``dagnet.rng.seed_streams``): the same seed, the same run."""
+        streams = seed_streams(seed, ["weights", "dropout"])
+        model = cls(vocabulary, hidden, cell, rng=streams["weights"], **options)
+        model.rng = streams["dropout"]
+        return model
 
     def config(self) -> dict:
         return {"cell": self.cell, "vocabulary": self.vocabulary.chars, "hidden": self.hidden,

@@ -27,6 +27,7 @@ from dagnet.nodes.losses import (
     CategoricalCrossEntropyNode,
     SigmoidBinaryCrossEntropyNode,
     SoftmaxCrossEntropyNode,
+    SparseSoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
 from dagnet.nodes.recurrent import GRUStepNode, LSTMLayerNode, LSTMStepNode, MultiplyAddNode
@@ -38,6 +39,25 @@ from dagnet.nodes.sequence import (
     UnstackNode,
 )
 from dagnet.nodes.shape import ConcatenationNode, SelectionNode, SplitNode
+from dagnet.nodes.tensor import (
+    AxisMeanNode,
+    AxisSoftmaxNode,
+    AxisSplitNode,
+    AxisSumNode,
+    BatchMatMulNode,
+    BroadcastAddNode,
+    BroadcastMultiplyNode,
+    CausalMaskNode,
+    ReshapeNode,
+    TransposeNode,
+)
+from dagnet.nodes.transformer import (
+    GELUNode,
+    LayerNormNode,
+    MultiHeadAttentionNode,
+    PositionEmbeddingNode,
+    composed_attention,
+)
 
 __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
     "ConcatenationNode", "EWMultiplicationNode", "EmbeddingNode", "GRUStepNode", "GradientNode",
@@ -46,4 +66,9 @@ __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "Categorical
     "ReluNode", "ScalarMultiplicationNode", "SelectionNode", "SequenceLinearNode",
     "SigmoidBinaryCrossEntropyNode", "SigmoidNode", "SoftmaxCrossEntropyNode", "SoftmaxNode",
     "SplitNode", "SquaredErrorNode", "StackNode", "SubtractionNode", "SumNode", "TanhNode",
-    "UnstackNode", "NODE_TYPES", "Node", "register_node"]
+    "UnstackNode", "NODE_TYPES", "Node", "register_node",
+    # Tensors of any rank and the transformer (tensor.py, transformer.py, losses.py).
+    "AxisMeanNode", "AxisSoftmaxNode", "AxisSplitNode", "AxisSumNode", "BatchMatMulNode",
+    "BroadcastAddNode", "BroadcastMultiplyNode", "CausalMaskNode", "GELUNode", "LayerNormNode",
+    "MultiHeadAttentionNode", "PositionEmbeddingNode", "ReshapeNode",
+    "SparseSoftmaxCrossEntropyNode", "TransposeNode", "composed_attention"]

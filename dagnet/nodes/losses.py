@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from dagnet.errors import ShapeError
 from dagnet.node import Node, register_node
 from dagnet.nodes.activations import sigmoid
+from dagnet.nodes.sequence import _as_indices
 
 
 def _clip_probabilities(p: np.ndarray) -> np.ndarray:
@@ -149,3 +151,38 @@ class SigmoidBinaryCrossEntropyNode(Node):
         expected, logits = self.x
         g = self.dJdy[0]
         return [-g * logits if self.wants(0) else None, g * (sigmoid(logits) - expected)]
+
+
+@register_node
+class SparseSoftmaxCrossEntropyNode(Node):
+    """J = -Σ log softmax(z)[y] from logits z:(…, V) and class indices y:(…) in [0, V):
+    SoftmaxCrossEntropyNode with one-hot rows, without forming them.
+
+    dJ/dz = softmax(z) - onehot(y) (times dJ/dJ); y gets no gradient.  log softmax by
+    log-sum-exp.  For a language model's (B, T) targets on (B, T, V) logits.
+    """
+
+    n_inputs = 2
+
+    def compute_output(self):
+        expected, logits = self.x
+        if logits.ndim < 1 or expected.shape != logits.shape[:-1]:
+            raise ShapeError(f"{self.describe()}: needs indices (…) and logits (…, V) with the "
+                             f"same leading shape, got {expected.shape} and {logits.shape}")
+        z = logits.reshape(-1, logits.shape[-1])
+        self.index = _as_indices(self, expected, z.shape[1]).reshape(-1)
+        rows = np.arange(len(z))
+        shifted = z - z.max(axis=1, keepdims=True)
+        p = np.exp(shifted)
+        total = p.sum(axis=1, keepdims=True)
+        cost = np.log(total).sum() - shifted[rows, self.index].sum()
+        p /= total
+        self.probabilities = p
+        return [_scalar(cost, logits)]
+
+    def compute_gradient(self):
+        _, logits = self.x
+        dz = self.probabilities.copy()
+        dz[np.arange(len(dz)), self.index] -= 1
+        dz *= self.dJdy[0]
+        return [None, dz.reshape(logits.shape)]

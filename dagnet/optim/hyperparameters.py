@@ -11,7 +11,7 @@ An algorithm lists its hyperparameters once, learning rate included::
 and everything else derives from that list: the constructor's keywords, their
 defaults and validation, the attributes ``compute_direction`` reads
 (``self.beta1``), ``config()`` / ``from_config()``, and the command line's
-``--beta1`` with its help text (``dagnet.cli.optimizer_options``).
+``--beta1`` with its help text (``dagnet.optim.options``).
 """
 
 from __future__ import annotations

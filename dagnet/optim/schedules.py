@@ -143,3 +143,40 @@ def schedule_from_config(config: dict) -> LRSchedule:
     except TypeError as exc:
         raise ValueError(f"bad {config['name']} schedule description {config!r}: {exc}"
                          ) from None
+
+
+# The options each named schedule reads (build_schedule refuses the others).
+SCHEDULE_OPTIONS = {"constant": (), "step": ("step_size", "gamma"), "exponential": ("gamma",),
+                    "cosine": ("total_steps", "min_factor")}
+
+
+def build_schedule(name: str = "constant", *, warmup_steps: int = 0,
+                   run_steps: int | None = None, **options) -> LRSchedule | None:
+    """The schedule ``name`` with its ``options`` (step_size, gamma, total_steps,
+    min_factor; None: not given), after ``warmup_steps`` of linear warm-up; None for a
+    constant rate without warm-up.  A cosine schedule without ``total_steps`` spans the
+    ``run_steps`` left after the warm-up.  ValueError names an option that does not
+    apply or is missing."""
+    if name not in SCHEDULE_OPTIONS:
+        raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_OPTIONS)}")
+    for key, value in options.items():
+        if value is not None and key not in SCHEDULE_OPTIONS[name]:
+            raise ValueError(f"{key} does not apply to schedule {name}")
+    get = options.get
+    schedule = None
+    if name == "step":
+        if get("step_size") is None:
+            raise ValueError("schedule step needs step_size")
+        schedule = StepSchedule(get("step_size"), 0.1 if get("gamma") is None else get("gamma"))
+    elif name == "exponential":
+        if get("gamma") is None:
+            raise ValueError("schedule exponential needs gamma")
+        schedule = ExponentialSchedule(get("gamma"))
+    elif name == "cosine":
+        steps = get("total_steps")
+        if steps is None and run_steps is not None:
+            steps = max(1, run_steps - warmup_steps)
+        if steps is None:
+            raise ValueError("schedule cosine needs total_steps")
+        schedule = CosineSchedule(steps, get("min_factor") or 0.0)
+    return WarmupSchedule(warmup_steps, schedule) if warmup_steps else schedule

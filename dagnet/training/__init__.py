@@ -29,12 +29,13 @@ from dagnet.training.iterators import (
     StreamBatches,
 )
 from dagnet.training.record import LOG_FILE, RECORD_FILE, RunRecord, check_record, environment
+from dagnet.training.run import Run
 from dagnet.training.trainer import Extension, History, StopTraining, Trainer, parse_trigger
 
 __all__ = [
     "ArrayBatches", "Batch", "Checkpoint", "EpochDecay", "Evaluate", "Extension",
     "GeneratedBatches", "History", "Interrupt", "LOG_FILE", "MetricsLog", "ProgressBar",
-    "RECORD_FILE", "Report", "RunRecord", "StopOnNonFinite", "StopTraining", "StreamBatches",
+    "RECORD_FILE", "Report", "Run", "RunRecord", "StopOnNonFinite", "StopTraining", "StreamBatches",
     "TensorBoard", "TimeBudget", "Trainer", "check_options", "check_record", "environment",
     "format_entry", "jsonable", "optimizer_from_checkpoint", "parse_trigger", "resume",
     "save_checkpoint", "training_state",

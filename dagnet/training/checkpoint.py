@@ -131,7 +131,8 @@ def resume(trainer: Trainer, path: str | os.PathLike) -> None:
         trainer.load_state_dict(run["trainer"])
         if "rng" in run and getattr(model, "rng", None) is not None:
             model.rng = rng_from_state(run["rng"])
-        n_states = len(getattr(model, "carried_state", None) or [])
+        # Counted in the file: a model just loaded carries no state yet.
+        n_states = sum(name.startswith(STATE_PREFIX) for name in model.extra_tensors)
         if n_states:
             model.carried_state = [np.array(model.extra_tensors[f"{STATE_PREFIX}{k}"])
                                    for k in range(n_states)]
@@ -195,14 +196,15 @@ class Checkpoint(Extension):
         if not all(np.all(np.isfinite(p.w)) for p in trainer.model.parameter_nodes):
             return None
         name = self._name(trainer)
-        path = save_checkpoint(self.folder / name, trainer, self.options,
-                               self.metadata(trainer) if self.metadata else None)
+        # The names are updated first: the checkpoint's own state must name itself.
         previous, self.last, self.saved_step = self.last, name, trainer.step
         best = trainer.history.best
         if best is not None and best.get("step") == trainer.step:
             previous_best, self.best = self.best, name
         else:
             previous_best = None
+        path = save_checkpoint(self.folder / name, trainer, self.options,
+                               self.metadata(trainer) if self.metadata else None)
         if self.keep == "best+last":
             for old in (previous, previous_best):
                 if old and old not in (self.last, self.best):

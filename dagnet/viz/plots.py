@@ -1,6 +1,7 @@
 """Figures of training runs, written as PNG files with matplotlib's Agg canvas.
 
-Generic helpers any command can use: ``plot_curves`` (learning curves, sweeps) and
+Generic helpers any command can use: ``plot_curves`` (learning curves, sweeps),
+``plot_history`` (the curves of a run's logged entries) and
 ``plot_decision_boundary`` (a two-input classifier's output over a square, with
 its data points).  Each writes one PNG atomically and returns its path.
 
@@ -83,6 +84,15 @@ def plot_curves(path: str | os.PathLike, series: Mapping[str, Series], xlabel: s
     return save_figure(fig, path)
 
 
+def plot_history(path: str | os.PathLike, history: Sequence[Mapping], series: Mapping[str, str],
+                 x: str = "epoch", ylabel: str = "", title: str = "") -> Path:
+    """``plot_curves`` of a run's logged entries: one line per ``label -> key`` of
+    ``series``, over the entries that have that key, against the entries' ``x``."""
+    return plot_curves(path, {label: ([e[x] for e in history if key in e],
+                                      [e[key] for e in history if key in e])
+                              for label, key in series.items()}, x, ylabel, title)
+
+
 def plot_decision_boundary(path: str | os.PathLike,
                            predict: Callable[[np.ndarray], np.ndarray],
                            X: np.ndarray, Y: np.ndarray, bounds: tuple[float, float],
@@ -137,3 +147,40 @@ def plot_decision_boundary(path: str | os.PathLike,
     fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="network output")
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def plot_plane_run(folder: str | os.PathLike, predict: Callable[[np.ndarray], np.ndarray],
+                   history: Sequence[Mapping], X: np.ndarray, Y: np.ndarray,
+                   bounds: tuple[float, float], title: str,
+                   truth: Callable[[np.ndarray], np.ndarray] | None = None) -> list[str]:
+    """A two-input classifier's run: ``learning_curve.png`` (the training ``loss`` of the
+    history entries, and their ``test_loss`` when they have one, against the epoch) and
+    ``decision_boundary.png`` (see ``plot_decision_boundary``).  Returns the file names."""
+    folder = Path(folder)
+    epochs = [entry["epoch"] for entry in history]
+    series = {"training cost": (epochs, [entry["loss"] for entry in history])}
+    if history and "test_loss" in history[0]:
+        series["test cost"] = (epochs, [entry["test_loss"] for entry in history])
+    paths = [plot_curves(folder / "learning_curve.png", series, "epoch", "cost per example",
+                         title=title, logy=True),
+             plot_decision_boundary(folder / "decision_boundary.png", predict, X, Y, bounds,
+                                    title=title, truth=truth)]
+    return [path.name for path in paths]
+
+
+_SWEEP_STYLES = {"converged": "-", "slow": ":", "diverged": "--", "interrupted": "-."}
+
+
+def plot_lr_sweep(path: str | os.PathLike, runs: Sequence[Mapping], title: str) -> Path:
+    """One cost curve per learning rate on log axes, its line style telling the run's
+    status.  ``runs``: dicts with ``lr``, ``status`` and ``history`` (entries with
+    ``epoch`` and ``loss``), as ``dagnet.experiments.toy.SweepRun.record`` gives them."""
+    series, styles = {}, {}
+    for run in runs:
+        label = f"lr {run['lr']:g} ({run['status']})"
+        series[label] = ([entry["epoch"] for entry in run["history"]],
+                         [entry["loss"] for entry in run["history"]])
+        styles[label] = {"linestyle": _SWEEP_STYLES[run["status"]]}
+    with np.errstate(over="ignore"):  # matplotlib's log axis on costs up to 1e300
+        return plot_curves(path, series, "epoch", "cost per example", title=title, logy=True,
+                           logx=True, styles=styles)

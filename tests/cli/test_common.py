@@ -7,7 +7,8 @@ import argparse
 import numpy as np
 import pytest
 
-from dagnet.cli.common import positive_int, seed_streams
+from dagnet.argtypes import positive_int
+from dagnet.rng import seed_streams
 
 
 def test_positive_int_accepts_counts_and_refuses_the_rest():
@@ -15,7 +16,7 @@ def test_positive_int_accepts_counts_and_refuses_the_rest():
     for text in ("0", "-2"):
         with pytest.raises(argparse.ArgumentTypeError, match="positive integer"):
             positive_int(text)
-    with pytest.raises(ValueError):
+    with pytest.raises(argparse.ArgumentTypeError, match="must be an integer"):
         positive_int("two")
 
 

@@ -11,6 +11,7 @@ import pytest
 
 import dagnet
 from dagnet.cli import main
+from dagnet.training import check_record
 
 
 def draw(tmp_path, *argv):
@@ -52,7 +53,8 @@ def test_without_graphviz_the_dot_file_is_written_and_install_is_explained(
     message = capsys.readouterr().err
     assert "not installed" in message and "apt install graphviz" in message
     m = json.loads((out / "metrics.json").read_text())
-    assert m["rendered"] is False and m["files"] == ["graph.dot"]
+    check_record(m)
+    assert m["rendered"] is False and m["files"] == {"dot": "graph.dot"}
     # X, Y, three layers of W, b, linear and activation, and the cost.
     assert m["nodes"] == 15 and m["parameters"] == 6 and m["weights"] == 12 + 20 + 5
 
@@ -65,7 +67,7 @@ def test_with_graphviz_the_picture_is_rendered_from_the_dot_file(tmp_path, fake_
                .splitlines()]
     assert call == ["-Tpng", "-o", str(out / "graph.png"), str(out / "graph.dot")]
     m = json.loads((out / "metrics.json").read_text())
-    assert m["rendered"] is True and m["files"] == ["graph.dot", "graph.png"]
+    assert m["rendered"] is True and m["files"] == {"dot": "graph.dot", "picture": "graph.png"}
     assert m["weights"] == 784 * 128 + 128 + 128 * 64 + 64 + 64 * 10 + 10
 
 
@@ -87,16 +89,27 @@ def test_a_saved_model_is_drawn(tmp_path, no_graphviz):
 
 
 @pytest.mark.parametrize("argv,message", [
-    ([], "needs a model file or --example"),
-    (["model.safetensors", "--example", "xor"], "needs a model file or --example"),
-    (["missing.safetensors"], "missing.safetensors"),
+    ([], "one of the arguments model --example is required"),
+    (["model.safetensors", "--example", "xor"], "argument --example: not allowed with argument "
+                                               "model"),
+    (["--example", "lenet"], "argument --example: invalid choice: 'lenet'"),
+    (["--example", "xor", "--out", ""], "argument --out: must name a folder"),
 ])
-def test_bad_requests_give_one_line_and_exit_1(tmp_path, capsys, monkeypatch, argv, message):
+def test_bad_arguments_are_refused_by_the_parser(tmp_path, capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        main(["draw", *argv])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("dagnet draw: error:") and message in err[-1]
+
+
+def test_a_missing_model_file_gives_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out = draw(tmp_path, *argv)
+    code, out = draw(tmp_path, "missing.safetensors")
     assert code == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("dagnet draw: error:") and message in err[0]
+    assert len(err) == 1 and err[0].startswith("dagnet draw: error:")
+    assert "missing.safetensors" in err[0]
     assert not (out / "metrics.json").exists()
 
 

@@ -16,6 +16,7 @@ from dagnet.data.text import (
     Vocabulary,
     locate_tiny_shakespeare,
     read_text,
+    text_streams,
 )
 from dagnet.errors import DataError
 from tests.conftest import SHARED_DATA, require_data
@@ -81,10 +82,6 @@ def test_streams_carry_on_from_one_batch_to_the_next():
         if previous_last is not None:                         # stream b continues
             np.testing.assert_array_equal(X[0], previous_last + 1)
         previous_last = X[-1]
-    # next_batch walks the epoch and wraps, saying when an epoch starts
-    firsts = [train.next_batch()[2] for _ in range(2 * train.batches)]
-    assert firsts == ([True] + [False] * (train.batches - 1)) * 2
-    assert train.position == 0
     # validation: the end of every stream, right after its training part
     X, _ = val.batch(0)
     np.testing.assert_array_equal(X[0], previous_last + 1)
@@ -98,8 +95,11 @@ def test_the_split_is_char_rnns_95_5_over_batches():
     seen = np.concatenate([np.ravel(X) for X, _ in train] + [np.ravel(X) for X, _ in val])
     np.testing.assert_array_equal(np.sort(seen), np.arange(100 * 50 * 20))
     # at least one batch each, whatever the fraction
-    train, val = CharStreams.split(np.arange(2 * 4 * 5 + 1), 4, 5, train_fraction=0.99)
-    assert (train.batches, val.batches) == (1, 1)
+    for fraction in (0.01, 0.99, 1.0):
+        train, val = CharStreams.split(np.arange(2 * 4 * 5 + 1), 4, 5, fraction)
+        assert (train.batches, val.batches) == (1, 1)
+    with pytest.raises(ValueError, match=r"train_fraction must lie in \(0, 1\]"):
+        CharStreams.split(np.arange(100), 4, 5, 0.0)
 
 
 def test_streams_refuse_a_text_shorter_than_two_batches():
@@ -108,6 +108,25 @@ def test_streams_refuse_a_text_shorter_than_two_batches():
                                         r"characters \(needs at least 101\)"):
         CharStreams.split(np.zeros(100, dtype=int), 10, 5)
     CharStreams.split(np.zeros(101, dtype=int), 10, 5)
+
+
+def test_text_streams_reads_checks_and_describes_a_file(tmp_path, monkeypatch):
+    text = "to be or not to be, that is the question\n" * 20
+    (tmp_path / "t.txt").write_text(text)
+    monkeypatch.chdir(tmp_path)
+    streams = text_streams("t.txt", 4, 10)                       # a relative path
+    assert streams.path == tmp_path / "t.txt" and streams.path.is_absolute()
+    assert streams.vocabulary == Vocabulary.from_text(text)
+    assert streams.description == {"path": str(tmp_path / "t.txt"), "characters": len(text),
+                                   "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    expected, _ = CharStreams.split(streams.vocabulary.encode(text), 4, 10)
+    np.testing.assert_array_equal(streams.train.streams, expected.streams)
+    # another vocabulary encodes the same text, unless characters are missing from it
+    wide = Vocabulary(streams.vocabulary.chars + "XYZ")
+    assert text_streams("t.txt", 4, 10, vocabulary=wide).vocabulary is wide
+    with pytest.raises(DataError, match=r"vocabulary mismatch: .*t.txt has 2 character\(s\) "
+                                        r"the model was not trained with: ',' 'q'"):
+        text_streams("t.txt", 4, 10, vocabulary=Vocabulary("abehinorstu \n"))
 
 
 def test_tiny_shakespeare_is_the_known_file():

@@ -13,8 +13,9 @@ from dagnet.graph import Graph
 from dagnet.models.rnn import CELL_TYPES, unroll_layer
 from dagnet.node import InputNode
 from dagnet.nodes import Norm2Node
+from tests.conftest import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 # Torch's gate blocks, in dagnet's block order: LSTM dagnet [i f o g], torch [i f g o].
 TORCH_BLOCKS = {"rnn": [0], "lstm": [0, 1, 3, 2], "gru": [0, 1, 2]}

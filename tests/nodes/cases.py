@@ -9,6 +9,7 @@ node class of dagnet has no case here.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -88,6 +89,40 @@ def ref_gru_step(h_prev, xz, hz):
     r, u = ref_sigmoid(xr + hr), ref_sigmoid(xu + hu)
     n = np.tanh(xn + r * hn)
     return [(1 - u) * n + u * h_prev]
+
+
+def ref_layer_norm(x, g, b, eps=1e-5):
+    mean = x.mean(axis=-1, keepdims=True)
+    variance = ((x - mean) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mean) / np.sqrt(variance + eps) * g + b
+
+
+_erf = np.vectorize(math.erf)
+
+
+def ref_gelu(x, approximate):
+    if approximate == "tanh":
+        return 0.5 * x * (1 + np.tanh(np.sqrt(2 / np.pi) * (x + 0.044715 * x ** 3)))
+    return 0.5 * x * (1 + _erf(x / np.sqrt(2)))
+
+
+def ref_attention(q, k, v, n_heads, causal=True):
+    """Head by head, with explicit loops and the mask as a -inf matrix."""
+    B, T, C = q.shape
+    D = C // n_heads
+    y = np.zeros_like(q)
+    future = np.triu(np.full((T, T), -np.inf), k=1) if causal else np.zeros((T, T))
+    for h in range(n_heads):
+        cols = slice(h * D, (h + 1) * D)
+        for b in range(B):
+            scores = q[b, :, cols] @ k[b, :, cols].T / np.sqrt(D) + future
+            y[b, :, cols] = ref_softmax(scores) @ v[b, :, cols]
+    return y
+
+
+def ref_sparse_cross_entropy(i, z):
+    logp = np.log(ref_softmax(z))
+    return -np.take_along_axis(logp, i.astype(int)[..., None], axis=-1).sum()
 
 
 CASES: list[NodeCase] = [
@@ -179,4 +214,87 @@ CASES: list[NodeCase] = [
     NodeCase(n.EmbeddingNode, lambda p: n.EmbeddingNode(p),
              lambda r, b, f: [r.integers(0, f, (2, b)), normal(r, f, f + 1)],
              lambda i, w: [np.eye(len(w))[i] @ w], differentiable=(False, True)),
+    # Tensors of any rank (dagnet/nodes/tensor.py): batched shapes built from (b, f).
+    NodeCase(n.ReshapeNode, lambda p: n.ReshapeNode(p, (0, -1)),
+             lambda r, b, f: [normal(r, 2, b, f)], lambda x: [x.reshape(2, -1)]),
+    NodeCase(n.ReshapeNode, lambda p: n.ReshapeNode(p, (0, 0, 2, -1)),
+             lambda r, b, f: [normal(r, 2, b, 2 * f)], lambda x: [x.reshape(2, len(x[0]), 2, -1)],
+             label="heads"),
+    NodeCase(n.TransposeNode, lambda p: n.TransposeNode(p, (2, 0, 1)),
+             lambda r, b, f: [normal(r, 2, b, f)], lambda x: [np.moveaxis(x, 2, 0)]),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, 2, f, f + 1)],
+             lambda a, c: [np.einsum("zmk,zkn->zmn", a, c)]),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p, transpose_a=True),
+             lambda r, b, f: [normal(r, 2, f, b), normal(r, 2, f, f + 1)],
+             lambda a, c: [np.einsum("zkm,zkn->zmn", a, c)], label="transpose_a"),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p, transpose_b=True),
+             lambda r, b, f: [normal(r, 2, 3, b, f), normal(r, 2, 3, f + 1, f)],
+             lambda a, c: [np.einsum("zhmk,zhnk->zhmn", a, c)], label="transpose_b"),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p, True, True),
+             lambda r, b, f: [normal(r, 2, f, b), normal(r, 2, f + 1, f)],
+             lambda a, c: [np.einsum("zkm,znk->zmn", a, c)], label="both"),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, f, f + 1)],
+             lambda a, c: [np.einsum("zmk,kn->zmn", a, c)], label="shared"),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p, transpose_b=True),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, f + 1, f)],
+             lambda a, c: [np.einsum("zmk,nk->zmn", a, c)], label="shared-transposed"),
+    NodeCase(n.BatchMatMulNode, lambda p: n.BatchMatMulNode(p, transpose_a=True),
+             lambda r, b, f: [normal(r, 2, f, b), normal(r, f, f + 1)],
+             lambda a, c: [np.einsum("zkm,kn->zmn", a, c)], label="shared-transpose_a"),
+    NodeCase(n.AxisSumNode, lambda p: n.AxisSumNode(p, axis=1),
+             lambda r, b, f: [normal(r, 2, b, f)], lambda x: [x.sum(axis=1)]),
+    NodeCase(n.AxisSumNode, lambda p: n.AxisSumNode(p, axis=0, keepdims=True),
+             lambda r, b, f: [normal(r, 2, b, f)], lambda x: [x[:1] + x[1:]], label="keepdims"),
+    NodeCase(n.AxisMeanNode, lambda p: n.AxisMeanNode(p, axis=-1, keepdims=True),
+             lambda r, b, f: [normal(r, 2, b, f)],
+             lambda x: [x.sum(axis=-1, keepdims=True) / x.shape[-1]]),
+    NodeCase(n.AxisSoftmaxNode, lambda p: n.AxisSoftmaxNode(p, axis=1),
+             lambda r, b, f: [3 * normal(r, 2, b, f)],
+             lambda x: [np.moveaxis(ref_softmax(np.moveaxis(x, 1, -1)), -1, 1)]),
+    NodeCase(n.AxisSoftmaxNode, lambda p: n.AxisSoftmaxNode(p),
+             lambda r, b, f: [3 * normal(r, 2, b, f)], lambda x: [ref_softmax(x)], label="last"),
+    # A finite fill: the table's check sums ⟨R, y⟩, which -inf (the default) would make NaN.
+    NodeCase(n.CausalMaskNode, lambda p: n.CausalMaskNode(p, fill=-30.0),
+             lambda r, b, f: [normal(r, 2, b, b)],
+             lambda x: [x * np.tri(len(x[0])) - 30.0 * (1 - np.tri(len(x[0])))]),
+    NodeCase(n.AxisSplitNode, lambda p: n.AxisSplitNode(p, [1, 2, 3], axis=1),
+             lambda r, b, f: [normal(r, 2, 6, f)],
+             lambda x: [x[:, :1], x[:, 1:3], x[:, 3:]]),
+    NodeCase(n.BroadcastAddNode, lambda p: n.BroadcastAddNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, b, f)],
+             lambda x, c: [x + c[None]], label="positions"),
+    NodeCase(n.BroadcastAddNode, lambda p: n.BroadcastAddNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, 2, 1, f)],
+             lambda x, c: [x + np.repeat(c, x.shape[1], axis=1)], label="stretched"),
+    NodeCase(n.BroadcastMultiplyNode, lambda p: n.BroadcastMultiplyNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, f)],
+             lambda x, s: [x * s[None, None]], label="features"),
+    NodeCase(n.BroadcastMultiplyNode, lambda p: n.BroadcastMultiplyNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, 2, b, 1)],
+             lambda x, s: [x * np.repeat(s, x.shape[2], axis=2)], label="rows"),
+    # The transformer (dagnet/nodes/transformer.py) and its loss on integer targets.
+    NodeCase(n.LayerNormNode, lambda p: n.LayerNormNode(p),
+             lambda r, b, f: [2 * normal(r, 2, b, f) + 1, normal(r, f), normal(r, f)],
+             lambda x, g, c: [ref_layer_norm(x, g, c)]),
+    NodeCase(n.GELUNode, lambda p: n.GELUNode(p),
+             lambda r, b, f: [3 * normal(r, 2, b, f)], lambda x: [ref_gelu(x, "none")],
+             label="exact"),
+    NodeCase(n.GELUNode, lambda p: n.GELUNode(p, approximate="tanh"),
+             lambda r, b, f: [3 * normal(r, 2, b, f)], lambda x: [ref_gelu(x, "tanh")],
+             label="tanh"),
+    NodeCase(n.MultiHeadAttentionNode, lambda p: n.MultiHeadAttentionNode(p, n_heads=2),
+             lambda r, b, f: [normal(r, 2, b, 2 * f) for _ in range(3)],
+             lambda q, k, v: [ref_attention(q, k, v, 2)], label="causal"),
+    NodeCase(n.MultiHeadAttentionNode,
+             lambda p: n.MultiHeadAttentionNode(p, n_heads=2, causal=False),
+             lambda r, b, f: [normal(r, 2, b, 2 * f) for _ in range(3)],
+             lambda q, k, v: [ref_attention(q, k, v, 2, causal=False)], label="full"),
+    NodeCase(n.PositionEmbeddingNode, lambda p: n.PositionEmbeddingNode(p),
+             lambda r, b, f: [normal(r, 2, b, f), normal(r, b + 2, f)],
+             lambda x, p: [x + p[None, :x.shape[1]]]),
+    NodeCase(n.SparseSoftmaxCrossEntropyNode, lambda p: n.SparseSoftmaxCrossEntropyNode(p),
+             lambda r, b, f: [r.integers(0, f, (2, b)), 4 * normal(r, 2, b, f)],
+             lambda i, z: [ref_sparse_cross_entropy(i, z)], differentiable=(False, True)),
 ]

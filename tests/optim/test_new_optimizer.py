@@ -18,7 +18,6 @@ import pytest
 import dagnet
 from dagnet import DagnetError, ParameterNode, fully_connected
 from dagnet.cli import main
-from dagnet.cli.optimizer_options import add_optimizer_arguments, make_optimizer
 from dagnet.experiments.optimizers import PROBLEMS, follow, learning_rate_for
 from dagnet.optim import (
     ALIASES,
@@ -29,6 +28,7 @@ from dagnet.optim import (
 from dagnet.optim import make_optimizer as make_algorithm
 from dagnet.optim.base import accumulate
 from dagnet.optim.hyperparameters import decay, learning_rate, nonnegative
+from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.training import ArrayBatches, Trainer, optimizer_from_checkpoint, save_checkpoint
 
 

@@ -26,8 +26,9 @@ from dagnet.optim import (
     StepSchedule,
     WarmupSchedule,
 )
+from tests.conftest import require
 
-torch = pytest.importorskip("torch")
+torch = require("torch")
 
 STEPS, BATCH = 20, 8
 

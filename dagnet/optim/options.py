@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from dagnet import optim
-from dagnet.cli.run import (
-    _integer,
+from dagnet.argtypes import (
     finite_float,
+    integer,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -27,16 +26,14 @@ from dagnet.node import ParameterNode
 from dagnet.optim import (
     ALIASES,
     OPTIMIZERS,
-    CosineSchedule,
-    ExponentialSchedule,
     Hyperparameter,
     LRSchedule,
     OptimizationAlgorithm,
-    StepSchedule,
-    WarmupSchedule,
     optimizer_class,
     optimizer_name,
 )
+from dagnet.optim.base import make_optimizer as build_optimizer
+from dagnet.optim.schedules import build_schedule
 
 
 def add_optimizer_arguments(parser: argparse.ArgumentParser, default: str = "gd",
@@ -100,7 +97,7 @@ def _add_hyperparameter_flag(group, name: str, declarations: dict[str, Hyperpara
         group.add_argument(flag(name), action=argparse.BooleanOptionalAction, default=None,
                            help=text)
     else:
-        group.add_argument(flag(name), type=finite_float if kind is float else _integer,
+        group.add_argument(flag(name), type=finite_float if kind is float else integer,
                            default=None, metavar=name.upper(), help=text)
 
 
@@ -180,7 +177,7 @@ def make_optimizer(args: argparse.Namespace, parameter_nodes: Sequence[Parameter
     options = _hyperparameter_options(args, name)
     try:
         schedule = _schedule(args, total_steps)
-        return optim.make_optimizer(
+        return build_optimizer(
             name, parameter_nodes, learning_rate=args.lr, **options,
             weight_decay=getattr(args, "weight_decay", 0.0),
             weight_decay_mode=getattr(args, "weight_decay_mode", "decoupled"),
@@ -207,34 +204,14 @@ def _hyperparameter_options(args: argparse.Namespace, name: str) -> dict:
 
 def _schedule(args: argparse.Namespace, total_steps: int | None) -> LRSchedule | None:
     """The learning-rate schedule of --lr-schedule and its options, with --warmup-steps."""
-    schedule_name = getattr(args, "lr_schedule", "constant")
-    given = {option: getattr(args, option.lstrip("-").replace("-", "_"), None)
-             for option in ("--lr-step-size", "--lr-gamma", "--lr-total-steps",
-                          "--lr-min-factor")}
-    uses = {"constant": (), "step": ("--lr-step-size", "--lr-gamma"),
-            "exponential": ("--lr-gamma",), "cosine": ("--lr-total-steps", "--lr-min-factor")}
-    for option, value in given.items():
-        if value is not None and option not in uses[schedule_name]:
-            raise DagnetError(f"{option} does not apply to --lr-schedule {schedule_name}")
-    warmup = getattr(args, "warmup_steps", 0) or 0
-    schedule = None
-    if schedule_name == "step":
-        if given["--lr-step-size"] is None:
-            raise DagnetError("--lr-schedule step needs --lr-step-size")
-        gamma = given["--lr-gamma"]
-        schedule = StepSchedule(given["--lr-step-size"], 0.1 if gamma is None else gamma)
-    elif schedule_name == "exponential":
-        if given["--lr-gamma"] is None:
-            raise DagnetError("--lr-schedule exponential needs --lr-gamma")
-        schedule = ExponentialSchedule(given["--lr-gamma"])
-    elif schedule_name == "cosine":
-        steps = given["--lr-total-steps"]
-        if steps is None and total_steps is not None:
-            steps = max(1, total_steps - warmup)
-        if steps is None:
-            raise DagnetError("--lr-schedule cosine needs --lr-total-steps")
-        minimum = given["--lr-min-factor"]
-        schedule = CosineSchedule(steps, 0.0 if minimum is None else minimum)
-    if warmup:
-        schedule = WarmupSchedule(warmup, schedule)
-    return schedule
+    options = {key: getattr(args, f"lr_{key}", None)
+               for key in ("step_size", "gamma", "total_steps", "min_factor")}
+    try:
+        return build_schedule(getattr(args, "lr_schedule", "constant"),
+                              warmup_steps=getattr(args, "warmup_steps", 0) or 0,
+                              run_steps=total_steps, **options)
+    except ValueError as exc:  # name the flags, not the library's keywords
+        message = str(exc)
+        for key in options:
+            message = message.replace(key, flag(f"lr_{key}"))
+        raise DagnetError(message.replace("schedule ", "--lr-schedule ", 1)) from None
