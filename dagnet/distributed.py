@@ -396,8 +396,8 @@ class Coordinator(Extension):
     """Keeps the ranks of a run together.  At the start: rank 0's weights and optimizer
     state on every rank, after checking that the ranks agree about the run.  After every
     step (last of the extensions): one stop decision for all, from any rank's request (a
-    budget, Ctrl-C, SIGTERM or SIGUSR1).  At the end: if this rank stopped alone (an error), stop
-    every rank with a message naming it."""
+    budget, Ctrl-C, SIGTERM or SIGUSR1).  At the end: if this rank stopped alone (an
+    error), stop every rank with a message naming it."""
 
     trigger = (1, "step")
     priority = 99
@@ -457,8 +457,7 @@ class Coordinator(Extension):
             if differ:
                 problems.append(f"rank{'s' if len(differ) > 1 else ''} "
                                 f"{', '.join(map(str, differ))} about {what}")
-        if problems:
-            self.agreed = "error"  # every rank found the same: they stop together
+        if problems:  # every rank found the same, and stops before the first step
             raise DistributedError(f"the ranks disagree with rank 0: {'; '.join(problems)}. "
                                    "Every rank must run the same command, options and seed "
                                    "on the same data")
@@ -545,10 +544,8 @@ def share_evaluation(evaluate: Evaluate, model: DataParallel) -> None:
 def wrap(trainer: Trainer, communicator: Communicator | None = None) -> Trainer:
     """Make ``trainer``'s run data-parallel over the MPI ranks (the module docstring says
     how); returns ``trainer``, changed in place.  Every rank calls it, with the same model,
-    optimizer, data iterator and extensions, before ``run()``.
-
-    >>> trainer = dagnet.distributed.wrap(Trainer(model, optimizer, data, epochs=3))
-    ... # doctest: +SKIP
+    optimizer, data iterator and extensions, before ``run()``; for example, under
+    ``mpirun -n 4``: ``distributed.wrap(Trainer(model, optimizer, data, epochs=3)).run()``.
     """
     if isinstance(trainer.model, DataParallel):
         return trainer
