@@ -1,6 +1,6 @@
 """char-rnn training speed: dagnet against the same model in PyTorch, and peak memory.
 
-    python benchmarks/charrnn.py [--threads 2] [--rounds 7] [--iterations 10]
+    python benchmarks/charrnn.py [--threads 1 2] [--busy 1] [--rounds 7] [--iterations 10]
                                  [--hidden 128 128] [--json FILE] [--no-memory]
 
 The model is char-rnn's default: 65 characters in (one-hot), LSTM layers of
@@ -20,12 +20,19 @@ Shakespeare is timed for:
 The configurations are alternated round by round (a noisy neighbour slows them
 all alike); each round times ``--iterations`` iterations after one untimed one.
 Reported: the median characters/second over the rounds and its ratio to each
-PyTorch version.  Peak memory: each configuration runs alone in a subprocess, and
-its peak resident set (VmHWM) is reported with the growth over the resident set
-before training (after imports and data).
+PyTorch version at the same thread count, with the median CPU time of the
+process per iteration (all its threads; a thread that waits spinning counts).
+Peak memory: each configuration runs alone in a subprocess, and its peak
+resident set (VmHWM) is reported with the growth over the resident set before
+training (after imports and data).
 
-Threads: OpenBLAS/MKL/OpenMP variables are set before NumPy is imported, and
-torch.set_num_threads likewise (default 2, the machine's cores).
+Threads: every configuration runs at every ``--threads`` count (default 2, the
+machine's cores), set before its turn: NumPy's BLAS through dagnet.threads
+(threadpoolctl), PyTorch's through torch.set_num_threads.  ``--threads auto``
+gives dagnet the policy of ``dagnet.threads.auto_threads`` (chosen again before
+every iteration) and PyTorch its default.  ``--busy N`` runs everything beside N
+neighbour processes spinning on a core each (benchmarks/busy.py); the 1-minute
+load average is printed with the results.
 """
 
 from __future__ import annotations
@@ -46,8 +53,10 @@ SEQ_LENGTH, BATCH_SIZE, LR, DECAY, CLIP = 50, 50, 2e-3, 0.95, 5.0
 
 def parse_arguments(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--threads", type=int, default=2, help="BLAS and torch threads "
-                                                              "(default 2)")
+    parser.add_argument("--threads", nargs="+", default=["2"], type=_thread_count,
+                        help="BLAS and torch thread counts to compare, or auto (default 2)")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="spinning neighbour processes to run beside (default 0)")
     parser.add_argument("--rounds", type=int, default=7, help="alternated rounds (default 7)")
     parser.add_argument("--iterations", type=int, default=10,
                         help="timed iterations per configuration and round (default 10)")
@@ -60,9 +69,29 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def set_threads(threads: int) -> None:
-    for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
-        os.environ[variable] = str(threads)
+def _thread_count(text: str) -> str:
+    if text != "auto" and not (text.isdigit() and int(text) > 0):
+        raise argparse.ArgumentTypeError(f"a thread count is a positive integer or auto, "
+                                         f"got {text!r}")
+    return text
+
+
+def set_thread_variables(threads: str) -> None:
+    """For a subprocess that runs one configuration: fix the counts before the imports."""
+    if threads != "auto":
+        for variable in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "OMP_NUM_THREADS"):
+            os.environ[variable] = threads
+
+
+def use_threads(threads: str) -> None:
+    """Set NumPy's BLAS and PyTorch (when loaded) to ``threads`` ("auto": dagnet's policy
+    for the BLAS, PyTorch's default)."""
+    from dagnet.threads import auto_threads, available_cores, set_threads
+
+    set_threads(auto_threads() if threads == "auto" else int(threads))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(available_cores() if threads == "auto"
+                                             else int(threads))
 
 
 def batches(count: int, start: int = 0):
@@ -75,7 +104,7 @@ def batches(count: int, start: int = 0):
     return [streams.batch((start + k) % streams.batches) for k in range(count)], len(vocabulary)
 
 
-def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: int):
+def make_trainer(config: str, hidden: list[int], vocabulary_size: int):
     """A function ``step(X, Y) -> loss per character`` for one configuration."""
     import numpy as np
 
@@ -101,7 +130,6 @@ def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: 
 
     import torch
 
-    torch.set_num_threads(threads)
     torch.manual_seed(0)
     V = vocabulary_size
     if config == "torch-lstm":
@@ -161,7 +189,8 @@ def make_trainer(config: str, hidden: list[int], vocabulary_size: int, threads: 
 def peak_memory(args: argparse.Namespace) -> int:
     """Run one configuration alone and print its memory figures as JSON."""
     data, V = batches(args.iterations + 1)
-    step = make_trainer(args.memory_of, args.hidden, V, args.threads)
+    step = make_trainer(args.memory_of, args.hidden, V)
+    use_threads(args.threads[0])
     before = _status_kib("VmRSS")
     for X, Y in data:
         step(X, Y)
@@ -181,56 +210,92 @@ def _status_kib(key: str) -> int:
     raise RuntimeError(f"no {key} in /proc/self/status")
 
 
-def main(argv=None) -> int:
-    args = parse_arguments(argv)
-    set_threads(args.threads)
-    if args.memory_of:
-        return peak_memory(args)
+def time_configurations(args: argparse.Namespace) -> tuple[dict, dict]:
+    """Seconds per iteration (wall and process CPU), one list per (configuration, threads)
+    with one entry per round, and the last loss of each."""
     import time
 
+    data, V = batches(args.rounds * (args.iterations + 1))
+    trainers = {c: make_trainer(c, args.hidden, V) for c in args.configs}
+    runs = [(c, k) for c in args.configs for k in args.threads]
+    times: dict[tuple, dict[str, list[float]]] = {run: {"wall": [], "cpu": []} for run in runs}
+    losses: dict[tuple, float] = {}
+    for r in range(args.rounds):
+        chunk = data[r * (args.iterations + 1):(r + 1) * (args.iterations + 1)]
+        for config, threads in runs if r % 2 == 0 else runs[::-1]:
+            step = trainers[config]
+            use_threads(threads)
+            step(*chunk[0])  # untimed: graphs built, caches warm
+            wall, cpu = time.perf_counter(), time.process_time()
+            for X, Y in chunk[1:]:
+                if threads == "auto" and config.startswith("dagnet"):
+                    use_threads(threads)  # the policy looks at the machine before each step
+                losses[config, threads] = step(X, Y)
+            times[config, threads]["wall"].append((time.perf_counter() - wall) / args.iterations)
+            times[config, threads]["cpu"].append((time.process_time() - cpu) / args.iterations)
+    return times, losses
+
+
+def report(args: argparse.Namespace, times: dict, losses: dict, load: float) -> dict:
+    """Print the table (chars/s, ratios to PyTorch at the same threads) and return it."""
     import numpy as np
 
-    configs = list(args.configs)
-    data, V = batches(args.rounds * (args.iterations + 1))
-    trainers = {c: make_trainer(c, args.hidden, V, args.threads) for c in configs}
-    times: dict[str, list[float]] = {c: [] for c in configs}
-    losses: dict[str, float] = {}
-    for r in range(args.rounds):
-        for config in configs if r % 2 == 0 else configs[::-1]:
-            chunk = data[r * (args.iterations + 1):(r + 1) * (args.iterations + 1)]
-            trainers[config](*chunk[0])  # untimed: graphs built, caches warm
-            started = time.perf_counter()
-            for X, Y in chunk[1:]:
-                losses[config] = trainers[config](X, Y)
-            times[config].append((time.perf_counter() - started) / args.iterations)
     chars = SEQ_LENGTH * BATCH_SIZE
-    rates = {c: chars / float(np.median(times[c])) for c in configs}
-    results = {"threads": args.threads, "hidden": args.hidden, "seq_length": SEQ_LENGTH,
-               "batch_size": BATCH_SIZE, "rounds": args.rounds, "iterations": args.iterations,
-               "configs": {}}
-    print(f"char-rnn LSTM {args.hidden}, seq {SEQ_LENGTH}, batch {BATCH_SIZE}, "
-          f"{args.threads} thread(s), median of {args.rounds} alternated rounds")
-    print(f"{'configuration':<16} {'ms/iter':>8} {'chars/s':>9} {'last loss':>9}  ratios")
-    for c in configs:
-        ratios = {f"vs {o}": rates[c] / rates[o] for o in configs
-                  if o.startswith("torch") and o != c}
-        results["configs"][c] = {"ms_per_iteration": 1e3 * float(np.median(times[c])),
-                                 "chars_per_second": rates[c], "rounds_ms": [
-                                     1e3 * t for t in times[c]], "ratios": ratios}
-        print(f"{c:<16} {1e3 * np.median(times[c]):>8.1f} {rates[c]:>9.0f} "
-              f"{losses[c]:>9.3f}  " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    rates = {run: chars / float(np.median(t["wall"])) for run, t in times.items()}
+    results = {"threads": args.threads, "busy": args.busy, "load_average_1min": load,
+               "hidden": args.hidden, "seq_length": SEQ_LENGTH, "batch_size": BATCH_SIZE,
+               "rounds": args.rounds, "iterations": args.iterations, "configs": {}}
+    print(f"char-rnn LSTM {args.hidden}, seq {SEQ_LENGTH}, batch {BATCH_SIZE}, threads "
+          f"{' '.join(args.threads)}, {args.busy} busy neighbour(s), load average {load:.1f}; "
+          f"median of {args.rounds} alternated rounds")
+    print(f"{'configuration':<20} {'ms/iter':>8} {'cpu ms':>8} {'chars/s':>9} {'last loss':>9}"
+          "  ratios")
+    for (config, threads), t in times.items():
+        label = f"{config}@{threads}" if len(args.threads) > 1 else config
+        same = "" if len(args.threads) == 1 else f"@{threads}"
+        others = [o for o in args.configs if o.startswith("torch") and o != config]
+        ratios = {f"vs {o}{same}": rates[config, threads] / rates[o, threads] for o in others
+                  if (o, threads) in rates}
+        wall, cpu = 1e3 * float(np.median(t["wall"])), 1e3 * float(np.median(t["cpu"]))
+        results["configs"][label] = {"ms_per_iteration": wall, "cpu_ms_per_iteration": cpu,
+                                     "chars_per_second": rates[config, threads],
+                                     "rounds_ms": [1e3 * x for x in t["wall"]],
+                                     "ratios": ratios}
+        print(f"{label:<20} {wall:>8.1f} {cpu:>8.1f} {rates[config, threads]:>9.0f} "
+              f"{losses[config, threads]:>9.3f}  "
+              + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    return results
+
+
+def measure_memory(args: argparse.Namespace, results: dict) -> None:
+    print("peak memory, each configuration alone in a process (VmHWM; growth over the "
+          "RSS before training):")
+    for c in args.configs:
+        out = subprocess.run([sys.executable, __file__, "--memory-of", c, "--threads",
+                              args.threads[0], "--iterations", "20", "--hidden",
+                              *map(str, args.hidden)], capture_output=True, text=True,
+                             check=True)
+        memory = json.loads(out.stdout.strip().splitlines()[-1])
+        for label, entry in results["configs"].items():
+            if label.split("@")[0] == c:
+                entry["memory"] = memory
+        print(f"{c:<20} peak {memory['peak_rss_mib']:7.1f} MiB, growth "
+              f"{memory['growth_mib']:6.1f} MiB")
+
+
+def main(argv=None) -> int:
+    args = parse_arguments(argv)
+    if args.memory_of:
+        set_thread_variables(args.threads[0])
+        return peak_memory(args)
+    from busy import busy_neighbours  # benchmarks/busy.py, beside this script
+
+    with busy_neighbours(args.busy):
+        times, losses = time_configurations(args)
+        load = os.getloadavg()[0]
+    results = report(args, times, losses, load)
     if not args.no_memory:
-        print("peak memory, each configuration alone in a process (VmHWM; growth over the "
-              "RSS before training):")
-        for c in configs:
-            out = subprocess.run([sys.executable, __file__, "--memory-of", c, "--threads",
-                                  str(args.threads), "--iterations", "20", "--hidden",
-                                  *map(str, args.hidden)], capture_output=True, text=True,
-                                 check=True)
-            memory = json.loads(out.stdout.strip().splitlines()[-1])
-            results["configs"][c]["memory"] = memory
-            print(f"{c:<16} peak {memory['peak_rss_mib']:7.1f} MiB, growth "
-                  f"{memory['growth_mib']:6.1f} MiB")
+        measure_memory(args, results)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
     return 0

@@ -1,16 +1,21 @@
 """One MNIST training epoch and one pass of inference: dagnet against PyTorch.
 
-    python benchmarks/mnist_mlp.py [--repeats 7] [--data-dir DIR] [--json FILE]
+    python benchmarks/mnist_mlp.py [--repeats 7] [--data-dir DIR] [--threads 2] [--busy 0]
+                                   [--json FILE]
 
 The network of ``dagnet mnist`` (784 -> 128 tanh -> 64 tanh -> 10, softmax
 cross-entropy), float32, batch 128, plain SGD (lr 0.1), trained one epoch at a
-time by ``dagnet.training.train`` and, when PyTorch is installed, by the same
+time by the Trainer (``dagnet.training.Trainer``) and, when PyTorch is installed, by the same
 model in PyTorch (``nn.Linear`` layers starting from dagnet's own initial
 weights, the same shuffles, ``CrossEntropyLoss`` averaged over the batch, which
-is what dagnet's summed cost divided by the batch size is).  Both use 2
-threads: ``torch.set_num_threads(2)``, and OpenBLAS's default on these 2-core
-machines.  The two alternate round by round (a noisy neighbour slows both
-alike) and the median epoch time of each is reported, with the ratio.
+is what dagnet's summed cost divided by the batch size is).  Both use
+``--threads`` threads (default 2, the cores of these machines): NumPy's BLAS
+through dagnet.threads, PyTorch through ``torch.set_num_threads``; ``auto`` gives
+dagnet the policy of ``dagnet.threads.auto_threads`` (chosen before every epoch)
+and PyTorch the available cores.  ``--busy N`` runs everything beside N processes
+spinning on a core each (benchmarks/busy.py).  The two alternate round by round
+(a noisy neighbour slows both alike) and the median epoch time of each is
+reported, with the ratio.
 
 The GEMM-only lower bound is the epoch's matrix-product FLOPs (forward x·W,
 backward xᵀ·g and g·Wᵀ except for the input) divided by the float32 GEMM rate
@@ -33,10 +38,14 @@ from pathlib import Path
 
 import numpy as np
 
+# benchmarks/busy.py, beside this script (run as a script, benchmarks/ is on sys.path)
+from busy import busy_neighbours
+
 from dagnet import GradientDescent, fully_connected
-from dagnet.data.mnist import Preprocessing, load_mnist, one_hot
+from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.errors import DataError
-from dagnet.training import train
+from dagnet.threads import available_cores, set_threads
+from dagnet.training import ArrayBatches, Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [128, 64, 10]
@@ -101,9 +110,11 @@ def gemm_epoch_at_shapes(n: int, sizes: list[int]) -> float:
 class Dagnet:
     name = "dagnet"
 
-    def __init__(self, X, labels, X_test, dtype=np.float32, formulation="affine"):
+    def __init__(self, X, labels, X_test, dtype=np.float32, formulation="affine",
+                 threads: str = "2"):
+        self.threads = threads
         self.X, self.X_test = X.astype(dtype), X_test.astype(dtype)
-        self.Y = one_hot(labels, dtype=dtype)
+        self.labels = labels
         self.graph = fully_connected(LAYERS, X.shape[1], "tanh", "softmax",
                                      rng=np.random.default_rng(0), dtype=dtype,
                                      formulation=formulation)
@@ -114,8 +125,9 @@ class Dagnet:
         return [node.w.copy() for node in self.graph.parameter_nodes]
 
     def epoch(self, order_rng: np.random.Generator) -> None:
-        train(self.graph, self.optimizer, self.X, self.Y, epochs=1, batch_size=BATCH,
-              rng=order_rng, progress=False)
+        set_threads("auto" if self.threads == "auto" else int(self.threads))
+        Trainer(self.graph, self.optimizer, ArrayBatches(self.X, self.labels, BATCH, order_rng),
+                epochs=1).run()
 
     def infer(self) -> np.ndarray:
         return self.graph.propagate([self.X_test])[0]
@@ -124,10 +136,10 @@ class Dagnet:
 class Torch:
     name = "pytorch"
 
-    def __init__(self, X, labels, X_test, weights: list[np.ndarray]):
+    def __init__(self, X, labels, X_test, weights: list[np.ndarray], threads: str = "2"):
         import torch
 
-        torch.set_num_threads(2)
+        torch.set_num_threads(available_cores() if threads == "auto" else int(threads))
         self.torch = torch
         layers = []
         for k in range(len(LAYERS)):
@@ -166,6 +178,26 @@ def timed(function, *args) -> float:
     return time.perf_counter() - started
 
 
+def run_rounds(contenders: list, repeats: int, n: int, sizes: list[int]) -> tuple:
+    """Epoch and inference seconds per contender, and the GEMM timings, per round."""
+    square = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
+    epoch_times = {c.name: [] for c in contenders}
+    infer_times = {c.name: [] for c in contenders}
+    square_times, shape_times = [], []
+    for round_ in range(repeats):
+        # The same shuffles for every contender; the order alternates round by round.
+        seed = 1000 + round_
+        for c in (contenders if round_ % 2 == 0 else contenders[::-1]):
+            epoch_times[c.name].append(timed(c.epoch, np.random.default_rng(seed)))
+            infer_times[c.name].append(timed(c.infer))
+        square_times.append(gemm_seconds(square, square))
+        shape_times.append(gemm_epoch_at_shapes(n, sizes))
+        print(f"round {round_ + 1}/{repeats}: " + ", ".join(
+            f"{name} {times[-1]:.3f} s" for name, times in epoch_times.items()),
+            file=sys.stderr, flush=True)
+    return epoch_times, infer_times, square_times, shape_times
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=7,
@@ -177,46 +209,42 @@ def main(argv=None) -> int:
     parser.add_argument("--tutorial-formulation", action="store_true",
                         help="also time dagnet computing (1|x)·W with AddBiasNode, as the "
                              "tutorial does, instead of x·W + b")
+    parser.add_argument("--threads", default="2",
+                        choices=["auto"] + [str(k) for k in range(1, available_cores() + 1)],
+                        help="BLAS and PyTorch threads, or auto (default 2)")
+    parser.add_argument("--busy", type=int, default=0,
+                        help="spinning neighbour processes to run beside (default 0)")
     parser.add_argument("--json", type=Path, default=None, help="also write results to FILE")
     args = parser.parse_args(argv)
 
     X, labels, X_test, test_labels = get_data(args.data_dir)
-    contenders = [Dagnet(X, labels, X_test)]
+    contenders = [Dagnet(X, labels, X_test, threads=args.threads)]
     try:
-        contenders.append(Torch(X, labels, X_test, contenders[0].initial_weights()))
+        contenders.append(Torch(X, labels, X_test, contenders[0].initial_weights(),
+                                args.threads))
     except ImportError:
         print("PyTorch is not installed (pip install torch==2.13.0): timing dagnet alone",
               file=sys.stderr)
     if args.float64:
-        contenders.append(Dagnet(X, labels, X_test, np.float64))
+        contenders.append(Dagnet(X, labels, X_test, np.float64, threads=args.threads))
         contenders[-1].name = "dagnet float64"
     if args.tutorial_formulation:
-        contenders.append(Dagnet(X, labels, X_test, formulation="tutorial"))
+        contenders.append(Dagnet(X, labels, X_test, formulation="tutorial",
+                                 threads=args.threads))
         contenders[-1].name = "dagnet (1|x)·W"
 
     sizes = [X.shape[1]] + LAYERS
-    square = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
-    epoch_times = {c.name: [] for c in contenders}
-    infer_times = {c.name: [] for c in contenders}
-    square_times, shape_times = [], []
-    for round_ in range(args.repeats):
-        # The same shuffles for every contender; the order alternates round by round.
-        seed = 1000 + round_
-        for c in (contenders if round_ % 2 == 0 else contenders[::-1]):
-            epoch_times[c.name].append(timed(c.epoch, np.random.default_rng(seed)))
-            infer_times[c.name].append(timed(c.infer))
-        square_times.append(gemm_seconds(square, square))
-        shape_times.append(gemm_epoch_at_shapes(len(X), sizes))
-        print(f"round {round_ + 1}/{args.repeats}: " + ", ".join(
-            f"{name} {times[-1]:.3f} s" for name, times in epoch_times.items()),
-            file=sys.stderr, flush=True)
+    with busy_neighbours(args.busy):
+        epoch_times, infer_times, square_times, shape_times = run_rounds(
+            contenders, args.repeats, len(X), sizes)
 
     flops = gemm_flops_per_epoch(len(X), sizes)
     # A lower bound takes the machine at its best: the fastest large product of the run.
     rate = 2 * 1024**3 / min(square_times)
     at_shapes = statistics.median(shape_times)
     results = {
-        "repeats": args.repeats, "batch_size": BATCH, "layers": LAYERS, "lr": LR,
+        "repeats": args.repeats, "threads": args.threads, "busy": args.busy,
+        "batch_size": BATCH, "layers": LAYERS, "lr": LR,
         "gemm_gflop_per_epoch": flops / 1e9, "gemm_gflops_measured": rate / 1e9,
         "gemm_bound_seconds": flops / rate, "gemm_at_epoch_shapes_seconds": at_shapes,
         "epoch_seconds": {k: statistics.median(v) for k, v in epoch_times.items()},

@@ -43,6 +43,7 @@ from dagnet.nodes import (
     TanhNode,
 )
 from dagnet.optim import GradientDescent, OptimizationAlgorithm
+from dagnet.threads import set_threads
 from dagnet.training import History, Trainer
 from dagnet.version import __version__
 
@@ -51,7 +52,7 @@ __all__ = [
     "InputNode", "ModelFileError", "Node", "NonFiniteError", "OptimizationAlgorithm",
     "ParameterNode", "ShapeError", "check_gradients", "check_node_gradients",
     "fully_connected", "load", "save", "NODE_TYPES", "register_node", "GraphModel", "History",
-    "Model", "Trainer", "register_model", "__version__",
+    "Model", "Trainer", "register_model", "set_threads", "__version__",
     "AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "CategoricalCrossEntropyNode",
     "ConcatenationNode", "EWMultiplicationNode", "IdentityNode", "LinearNode",
     "MultiplicationNode", "Norm2Node", "ReluNode", "ScalarMultiplicationNode",

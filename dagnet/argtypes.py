@@ -1,4 +1,5 @@
-"""Argument types for argparse: every bad value is refused by the parser, in one line.
+"""Argument types and helpers for argparse: every bad value is refused by the parser, in
+one line; a TOML file can stand for the flags (``apply_config``).
 
 Counts, seeds, rates, budgets and folders, each checked where it is parsed, so that no
 bad value (a negative seed, ``nan``, ``inf``, an empty folder name) reaches NumPy.
@@ -9,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import math
+import tomllib
 from pathlib import Path
+
+from dagnet.errors import DagnetError
 
 
 def positive_int(text: str) -> int:
@@ -77,3 +81,55 @@ def out_folder(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("must name a folder, got an empty string")
     return Path(text)
+
+
+def threads(text: str) -> int | str:
+    """``auto`` or a positive count of BLAS threads."""
+    return "auto" if text == "auto" else positive_int(text)
+
+
+def leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
+    """The (sub)subparser that ``argv`` selects: ``dagnet charrnn train`` -> its parser."""
+    for token in argv:
+        sub = next((a for a in parser._actions  # argparse has no public accessor
+                    if isinstance(a, argparse._SubParsersAction)), None)
+        if sub is None:
+            break
+        if token in sub.choices:
+            parser = sub.choices[token]
+    return parser
+
+
+def given_options(leaf: argparse.ArgumentParser, argv: list[str]) -> set[str]:
+    """The destinations of the options written on the command line."""
+    flags = leaf._option_string_actions
+    return {flags[token.split("=", 1)[0]].dest for token in argv
+            if token.split("=", 1)[0] in flags}
+
+
+def apply_config(leaf: argparse.ArgumentParser, path: Path) -> None:
+    """Set ``leaf``'s defaults from a TOML file whose keys are its long flag names."""
+    try:
+        with open(path, "rb") as f:
+            config = tomllib.load(f)
+    except OSError as exc:
+        raise DagnetError(f"{path}: cannot read the configuration ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise DagnetError(f"{path}: not valid TOML ({exc})") from None
+    flags = leaf._option_string_actions
+    defaults = {}
+    for key, value in config.items():
+        action = flags.get(f"--{key}")
+        if action is None or key in ("config", "resume"):
+            raise DagnetError(f"{path}: {key!r} is not an option of `{leaf.prog}` (keys are "
+                              "the long flag names, without --)")
+        values = value if isinstance(value, list) else [value]
+        try:
+            converted = [action.type(str(v)) if action.type else v for v in values]
+        except (argparse.ArgumentTypeError, ValueError) as exc:
+            raise DagnetError(f"{path}: {key} = {value!r}: {exc}") from None
+        if action.choices is not None and any(v not in action.choices for v in converted):
+            raise DagnetError(f"{path}: {key} = {value!r}: choose from "
+                              f"{', '.join(map(str, action.choices))}")
+        defaults[action.dest] = converted if isinstance(value, list) else converted[0]
+    leaf.set_defaults(**defaults)

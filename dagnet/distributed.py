@@ -32,15 +32,18 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
 from contextlib import contextmanager
+from typing import NoReturn
 
 import numpy as np
 
-from dagnet.errors import DistributedError
+from dagnet.errors import DagnetError, DistributedError
 from dagnet.models import Model
 from dagnet.training import (
     Batch,
@@ -51,6 +54,7 @@ from dagnet.training import (
     MetricsLog,
     ProgressBar,
     Report,
+    Run,
     TensorBoard,
     Trainer,
     jsonable,
@@ -563,6 +567,44 @@ def wrap(trainer: Trainer, communicator: Communicator | None = None) -> Trainer:
         extensions.append(extension)
     trainer.extensions = sorted(extensions, key=lambda extension: extension.priority)
     return trainer
+
+
+class DistributedRun(Run):
+    """A ``dagnet.training.Run`` that trains data-parallel when an MPI launcher started K > 1
+    processes (and is a plain Run otherwise).  Rank 0 alone writes and reports; the other
+    ranks get an empty scratch folder, train, and leave the process when training ends
+    (SystemExit with rank 0's status: 0, 1 for an error every rank saw, 130 when
+    interrupted), so that what follows ``train`` in a command runs on rank 0 alone.  The
+    record says how the work was shared: ``world_size``, ``per_rank_batch``,
+    ``allreduce_seconds``."""
+
+    def __init__(self, command: str, folder=None, *, quiet: bool = False, **options):
+        self.world_size, self.root = launched_size(), is_root()
+        if self.world_size > 1:
+            require_mpi()
+        if not self.root:
+            folder = tempfile.mkdtemp(prefix="dagnet-rank-")
+        super().__init__(command, folder, quiet=quiet or not self.root, **options)
+        self.record.update(world_size=self.world_size)
+
+    def train(self, trainer: Trainer) -> History:
+        if self.world_size == 1:
+            return super().train(trainer)
+        if not self.root:
+            self._train_and_leave(trainer)
+        history = super().train(wrap(trainer))
+        self.record.update(**trainer.model.summary())
+        return history
+
+    def _train_and_leave(self, trainer: Trainer) -> NoReturn:
+        try:
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                history = wrap(trainer).run()
+        except DagnetError:  # every rank stopped on it: rank 0 reports it
+            raise SystemExit(1) from None
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+        raise SystemExit(130 if history.stop_reason == "interrupted" else 0)
 
 
 # -- the agreement check ---------------------------------------------------------------------

@@ -87,6 +87,7 @@ class Graph:
         self._all_nodes = _unique(self.nodes + self.parameter_nodes
                                   + ([self.gradient_node] if self.gradient_node else []))
         self._plan_backward()
+        self.set_training(True)
 
     def _plan_backward(self) -> None:
         """Which nodes the gradient flows through, and from which children."""
@@ -112,6 +113,35 @@ class Graph:
                 warnings.warn(f"{node.describe()} is a parameter of the graph, but the cost "
                               "does not depend on it: its gradient is always zero",
                               stacklevel=3)
+
+    # -- training and inference modes ------------------------------------------------
+
+    @property
+    def training(self) -> bool:
+        """True in training mode, False in inference mode (see ``set_training``)."""
+        return self._training
+
+    def set_training(self, training: bool) -> None:
+        """Set the mode of every mode-dependent node (``mode_dependent = True``) to
+        ``training``; the next ``propagate`` recomputes everything in that mode.
+
+        A node shared by several graphs follows the last graph that set a mode.
+        """
+        self._training = bool(training)
+        for node in self._all_nodes:
+            if node.mode_dependent:
+                node.training = self._training
+        self.reset_memoization()
+
+    def train(self) -> Graph:
+        """Training mode: batch statistics, dropout masks.  Returns the graph."""
+        self.set_training(True)
+        return self
+
+    def eval(self) -> Graph:
+        """Inference mode: running statistics, no dropout.  Returns the graph."""
+        self.set_training(False)
+        return self
 
     # -- running -------------------------------------------------------------------
 

@@ -398,6 +398,10 @@ def graph_spec(graph: Graph) -> tuple[dict, dict[str, np.ndarray]]:
         if isinstance(node, ParameterNode):
             entry["tensor"] = names[node]
             tensors[entry["tensor"]] = node.w
+        state = node.state_arrays()
+        if state:  # running statistics: tensors of their own, not weights
+            entry["state"] = {key: f"state/{index[node]}/{key}" for key in state}
+            tensors.update({entry["state"][key]: value for key, value in state.items()})
         nodes.append(entry)
     spec = {
         "nodes": nodes,
@@ -487,7 +491,8 @@ def _check_node(entry, k: int, outputs: list[int], weights: dict[str, np.ndarray
                 owners: dict[str, int], limits: Limits) -> int:
     """Check node ``k`` of a graph description; its number of outputs."""
     where = f"config.nodes[{k}]"
-    type_name = json_object(entry, where, {"type"}, {"name", "parents", "config", "tensor"})["type"]
+    type_name = json_object(entry, where, {"type"},
+                            {"name", "parents", "config", "tensor", "state"})["type"]
     if type_name == "GradientNode":
         raise ModelFileError(f"{where}.type: a GradientNode is attached to the cost by Graph; "
                              "a model file does not hold one")
@@ -497,7 +502,7 @@ def _check_node(entry, k: int, outputs: list[int], weights: dict[str, np.ndarray
     cls = NODE_TYPES[type_name]
     is_parameter = type_name == "ParameterNode"
     json_object(entry, where, {"type", "name", "parents", "config"} | ({"tensor"} if is_parameter
-                                                                    else set()))
+                                                                    else set()), {"state"})
     if entry["name"] is not None and type(entry["name"]) is not str:
         raise ModelFileError(f"{where}.name: expected a string or null, got "
                              f"{show(entry['name'])}")
@@ -514,6 +519,12 @@ def _check_node(entry, k: int, outputs: list[int], weights: dict[str, np.ndarray
         if tensor in owners:
             raise ModelFileError(f"{where}.tensor: tensor {tensor!r} is already the weight of "
                                  f"node {owners[tensor]}")
+        owners[tensor] = k
+    for key, tensor in json_object(entry.get("state", {}), f"{where}.state",
+                                   set(entry.get("state", {}))).items():
+        if type(tensor) is not str or tensor not in weights or tensor in owners:
+            raise ModelFileError(f"{where}.state.{key}: no tensor {show(tensor)} of its own in "
+                                 "the file")
         owners[tensor] = k
     return cls.outputs_for(config)
 
@@ -584,6 +595,8 @@ def _build(spec: dict, weights: dict[str, np.ndarray], graph_class: type[Graph] 
         else:
             parents = [(built[parent], i_output) for parent, i_output in entry["parents"]]
             node = cls(parents, **entry["config"], name=name)
+            node.load_state_arrays({key: weights[tensor]
+                                    for key, tensor in entry.get("state", {}).items()})
         built.append(node)
     cost = spec["cost"]
     return graph_class(built, [built[k] for k in spec["inputs"]],

@@ -67,6 +67,18 @@ class Node:
     # key of its config() (dagnet.schema).  A type with config() keys declares them.
     n_inputs: int | None = None
     config_schema: dict[str, Check] = {}
+    # A node whose computation differs in training and inference (dropout, batch
+    # normalisation) follows Graph.set_training through its ``training`` flag.
+    mode_dependent = False
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays a model file keeps besides weights and config (running statistics)."""
+        return {}
+
+    def load_state_arrays(self, arrays: dict[str, np.ndarray]) -> None:
+        """Put back what ``state_arrays`` returned (a node without state takes none)."""
+        if arrays:
+            raise GraphError(f"{self.describe()} keeps no state, got {sorted(arrays)}")
 
     @classmethod
     def outputs_for(cls, config: dict) -> int:

@@ -182,3 +182,17 @@ def one_of(*choices: str) -> Check:
 def finite_or_null(value, where: str, limits: Limits) -> float | None:
     """A check: a finite number, or null (standing for -inf where a node says so)."""
     return None if value is None else number(value, where, -math.inf, math.inf)
+
+
+def pair(low: int) -> Check:
+    """A check: two integers from ``low`` to ``max_layer_size`` (a height and a width)."""
+    def check(value, where: str, limits: Limits) -> list[int]:
+        items = list_of(value, where, 2, 2)
+        return [integer(v, f"{where}[{i}]", low, limits.max_layer_size, "max_layer_size")
+                for i, v in enumerate(items)]
+    return check
+
+
+def rate(value, where: str, limits: Limits) -> float:
+    """A check: a probability in [0, 1)."""
+    return number(value, where, 0, 1)

@@ -22,6 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 # missing one fails: adding a reference is one line here.
 REFERENCES: dict[str, str] = {
     "torch": "compare",
+    "onnx": "onnx",
+    "onnxruntime": "onnx",
     "mpi4py": "mpi",
 }
 

@@ -6,9 +6,11 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+import shlex
 
 import pytest
 
+from dagnet.cli import build_parser
 from dagnet.reproduce.docs import BLOCK, load_results, render_block
 from dagnet.reproduce.experiments import EXPERIMENTS, PARTS
 from tests.conftest import ROOT
@@ -16,6 +18,8 @@ from tests.conftest import ROOT
 DOCS = ROOT / "docs"
 PAGES = [DOCS / page for _, page in PARTS.values()]
 LINK = re.compile(r"!?\[[^\]]*\]\(([^)\s]+)\)")
+# A command line in a page: a line of a fenced block, or an indented one, that starts "dagnet ".
+COMMAND = re.compile(r"^(?: {4,})?dagnet ([a-z].*)$", re.M)
 
 
 @pytest.mark.parametrize("page", PAGES, ids=[p.name for p in PAGES])
@@ -67,3 +71,20 @@ def test_the_python_of_part1_runs():
         exec(compile(code, "part1-computational-graphs.md", "exec"), {})
     cost = float(re.match(r"cost ([\d.]+), outputs", printed.getvalue()).group(1))
     assert cost < 0.1  # XOR learned: the summed cross-entropy of the 4 points is small
+
+
+@pytest.mark.parametrize("page", PAGES + [DOCS / "charrnn.md"], ids=lambda p: p.name)
+def test_every_command_line_a_page_shows_parses(page, capsys):
+    """The pages' command lines use the flags the commands have now (--data, --dtype...)."""
+    text = page.read_text(encoding="utf-8")
+    code = "\n".join(re.findall(r"```[a-z]*\n(.*?)```", text, re.DOTALL)
+                     + re.findall(r"^ {4,}dagnet .*$", text, re.M))
+    lines = COMMAND.findall(code)
+    assert lines, f"{page.name} shows no command"
+    parser = build_parser()
+    for line in lines:
+        try:
+            parser.parse_args(shlex.split(line, comments=True))
+        except SystemExit:
+            pytest.fail(f"{page.name}: `dagnet {line}` does not parse: "
+                        f"{capsys.readouterr().err.strip()}")

@@ -6,18 +6,17 @@ import argparse
 import functools
 import importlib
 import sys
-import tomllib
 import traceback
-from pathlib import Path
 
 import shtab
 
+from dagnet.argtypes import apply_config, given_options, leaf_parser
 from dagnet.errors import DagnetError
 from dagnet.version import __version__
 
 # Each module has register(subparsers), which adds its parser(s) with set_defaults(run=...).
-# TEMPORARY while the commands move onto the Trainer: each is added back once converted.
-COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber", "charrnn"]
+COMMAND_MODULES: list[str] = ["mnist", "toy", "draw", "optimizers", "reber", "charrnn", "gpt",
+                              "export", "reproduce"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,53 +54,6 @@ def _register_completion(subparsers: argparse._SubParsersAction,
 def _print_completion(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     print(shtab.complete(parser, shell=args.shell))
     return 0
-
-
-def leaf_parser(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.ArgumentParser:
-    """The (sub)subparser that ``argv`` selects: ``dagnet charrnn train`` -> its parser."""
-    for token in argv:
-        sub = next((a for a in parser._actions  # argparse has no public accessor
-                    if isinstance(a, argparse._SubParsersAction)), None)
-        if sub is None:
-            break
-        if token in sub.choices:
-            parser = sub.choices[token]
-    return parser
-
-
-def given_options(leaf: argparse.ArgumentParser, argv: list[str]) -> set[str]:
-    """The destinations of the options written on the command line."""
-    flags = leaf._option_string_actions
-    return {flags[token.split("=", 1)[0]].dest for token in argv
-            if token.split("=", 1)[0] in flags}
-
-
-def apply_config(leaf: argparse.ArgumentParser, path: Path) -> None:
-    """Set ``leaf``'s defaults from a TOML file whose keys are its long flag names."""
-    try:
-        with open(path, "rb") as f:
-            config = tomllib.load(f)
-    except OSError as exc:
-        raise DagnetError(f"{path}: cannot read the configuration ({exc.strerror})") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise DagnetError(f"{path}: not valid TOML ({exc})") from None
-    flags = leaf._option_string_actions
-    defaults = {}
-    for key, value in config.items():
-        action = flags.get(f"--{key}")
-        if action is None or key in ("config", "resume"):
-            raise DagnetError(f"{path}: {key!r} is not an option of `{leaf.prog}` (keys are "
-                              "the long flag names, without --)")
-        values = value if isinstance(value, list) else [value]
-        try:
-            converted = [action.type(str(v)) if action.type else v for v in values]
-        except (argparse.ArgumentTypeError, ValueError) as exc:
-            raise DagnetError(f"{path}: {key} = {value!r}: {exc}") from None
-        if action.choices is not None and any(v not in action.choices for v in converted):
-            raise DagnetError(f"{path}: {key} = {value!r}: choose from "
-                              f"{', '.join(map(str, action.choices))}")
-        defaults[action.dest] = converted if isinstance(value, list) else converted[0]
-    leaf.set_defaults(**defaults)
 
 
 def main(argv: list[str] | None = None) -> int:

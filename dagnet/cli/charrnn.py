@@ -71,26 +71,32 @@ def register(subparsers) -> None:
     add_optimizer_arguments(train, default="rmsprop", default_lr=2e-3)
     train.set_defaults(clip_value=5.0, run=run_train)
     add_run_arguments(train, data_help="UTF-8 text (default: tiny Shakespeare, found or fetched)")
-    sample = commands.add_parser("sample", help="write text from a trained char-rnn")
+    add_sample_command(commands, CharRNN, "charrnn train")
+
+
+def add_sample_command(commands, model_class: type, written_by: str) -> None:
+    """The ``sample`` command of a character-level language model (CharRNN, GPT)."""
+    sample = commands.add_parser("sample", help=f"write text from a {model_class.description}")
     add = sample.add_argument
-    add("checkpoint", type=Path, help="a file written by charrnn train")
+    add("checkpoint", type=Path, help=f"a file written by {written_by}")
     add("--length", type=non_negative_int, default=2000, help="characters (default 2000)")
     add("--temperature", type=non_negative_float, default=0.8, help="0: argmax (default 0.8)")
+    add("--top-k", type=positive_int, metavar="K", help="draw among the K most likely only")
     add("--prime", default="", help="text to start from (default: a random character)")
     add("--seed", type=non_negative_int, default=1, help="default 1")
     add_debug_argument(sample)
-    sample.set_defaults(run=run_sample)
+    sample.set_defaults(run=run_sample, model_class=model_class)
 
 
 def run_sample(args: argparse.Namespace) -> int:
-    model = CharRNN.load(args.checkpoint)
+    model = args.model_class.load(args.checkpoint)
     unknown = model.vocabulary.unknown(args.prime)
     if unknown:
-        say(f"dagnet charrnn: warning: --prime has characters the model does not know, "
-            f"left out: {describe_chars(unknown)}")
+        say(f"dagnet {args.command}: warning: --prime has characters the model does not "
+            f"know, left out: {describe_chars(unknown)}")
     prime = "".join(c for c in args.prime if c not in unknown)
     rng = np.random.default_rng(args.seed)
-    if text := model.generate(args.length, args.temperature, rng, prime):
+    if text := model.generate(args.length, args.temperature, rng, prime, args.top_k):
         sys.stdout.write(prime + text + ("" if text.endswith("\n") else "\n"))
     return 0
 
@@ -114,11 +120,12 @@ def checkpoint_name(trainer: training.Trainer) -> str:
     return f"lm_{trainer.model.cell}_epoch{trainer.epoch_detail:.2f}_{tail}.safetensors"
 
 
-def _resumed(args: argparse.Namespace) -> tuple[CharRNN | None, dict | None]:
-    """The checkpoint's model and run; its options replace those not given again."""
+def resumed(args: argparse.Namespace, model_class: type = CharRNN) -> tuple:
+    """The checkpoint's model (a ``model_class``) and run, or None and None without
+    --resume; the checkpoint's options replace those not given again."""
     if args.resume is None:
         return None, None
-    model = CharRNN.load(args.resume)
+    model = model_class.load(args.resume)
     saved = training.training_state(model, args.resume)
     vars(args).update({k: v for k, v in saved["options"].items() if k not in args.given})
     return model, saved
@@ -138,7 +145,7 @@ def _model(args, run: CommandRun, model: CharRNN | None, vocabulary, steps: int)
 
 
 def run_train(args: argparse.Namespace) -> int:
-    model, saved = _resumed(args)
+    model, saved = resumed(args)
     text = text_streams(args.data, args.batch_size, args.seq_length, args.train_fraction,
                         model and model.vocabulary, progress=False if args.quiet else None)
     args.data = text.path  # absolute: the checkpoint resumes from any folder

@@ -5,21 +5,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 
 from dagnet.argtypes import positive_int
 from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments
-from dagnet.data.mnist import Preprocessing, load_mnist, read_digits
+from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.errors import DagnetError
+from dagnet.experiments.digits import describe, predict_digits
 from dagnet.models import GraphModel, fully_connected
 from dagnet.optim.options import add_optimizer_arguments, make_optimizer
 from dagnet.training import (
     ArrayBatches,
     Checkpoint,
     Evaluate,
+    RunRecord,
     Trainer,
     optimizer_from_checkpoint,
     resume,
@@ -180,44 +181,19 @@ def _draw(folder: Path, args, model, preprocessing, history, X_test, test_images
 # -- prediction ----------------------------------------------------------------------
 
 def run_predict(args: argparse.Namespace) -> int:
-    model = GraphModel.load(args.model)
-    if model.metadata.get("task") != "mnist":
-        raise DagnetError(f"{args.model}: not an MNIST model (train one with `dagnet mnist`)")
-    preprocessing = Preprocessing.from_model(model.metadata.get("preprocessing") or {},
-                                             model.extra_tensors, str(args.model))
-    images, sources = read_digits(args.files)
-    probabilities = model.predict(preprocessing.transform(images, model.dtype))
-    top = min(args.top, probabilities.shape[1])
-    results = []
-    for (name, index), p in zip(sources, probabilities):
-        best = np.argsort(-p, kind="stable")[:top]
-        entry = {"file": name, "digit": int(best[0]), "probability": float(p[best[0]]),
-                 "top": [{"digit": int(d), "probability": float(p[d])} for d in best]}
-        if index is not None:
-            entry["index"] = index
-        results.append(entry)
+    images, results = predict_digits(args.model, args.files, args.top)
     if args.json:
-        json.dump({"model": str(args.model), "predictions": results}, sys.stdout, indent=2)
-        sys.stdout.write("\n")
+        print(json.dumps({"model": str(args.model), "predictions": results}, indent=2))
     else:
-        for entry in results:
-            where = entry["file"] + (f"[{entry['index']}]" if "index" in entry else "")
-            others = ", ".join(f"{t['digit']}: {100 * t['probability']:.1f}%"
-                               for t in entry["top"])
-            print(f"{where}: {entry['digit']}  ({others})")
+        print("\n".join(describe(entry) for entry in results))
     if args.out is not None:
-        _write_predictions(args, images, results)
+        from dagnet.viz.mnist import plot_digits
+
+        args.out.mkdir(parents=True, exist_ok=True)
+        captions = [f"{r['digit']} ({100 * r['probability']:.0f}%)" for r in results[:100]]
+        plot_digits(args.out / "inputs.png", images[:100], captions,
+                    "what the model saw (28x28) and its prediction")
+        record = RunRecord(args.out, "predict", args.argv, None)
+        record.add_file("inputs", args.out / "inputs.png")
+        record.write(model=str(args.model), predictions=results)
     return 0
-
-
-def _write_predictions(args, images: np.ndarray, results: list[dict]) -> None:
-    from dagnet.training import RunRecord
-    from dagnet.viz.mnist import plot_digits
-
-    args.out.mkdir(parents=True, exist_ok=True)
-    captions = [f"{r['digit']} ({100 * r['probability']:.0f}%)" for r in results[:100]]
-    plot_digits(args.out / "inputs.png", images[:100], captions,
-                "what the model saw (28x28) and its prediction")
-    record = RunRecord(args.out, "predict", args.argv, None)
-    record.add_file("inputs", args.out / "inputs.png")
-    record.write(model=str(args.model), predictions=results)

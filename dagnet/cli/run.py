@@ -11,22 +11,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
-import numpy as np
-
-from dagnet import distributed
-from dagnet.argtypes import (
-    non_negative_int,
-    out_folder,
-)
-from dagnet.errors import DagnetError
-from dagnet.training import History, Trainer, check_options, jsonable
-from dagnet.training.run import Run, say
+from dagnet.argtypes import non_negative_int, out_folder, threads
+from dagnet.distributed import DistributedRun
+from dagnet.threads import set_threads
+from dagnet.training import check_options, jsonable
+from dagnet.training.run import say
 
 DTYPES = ("float32", "float64")
 
@@ -55,6 +47,9 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, data_help: str | None 
                            help="continue the run saved in CHECKPOINT exactly (its model, "
                                 "optimizer, data position and generators); options that "
                                 "contradict it are refused")
+    group.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
+                       help="BLAS threads: N, or auto (default): one per core other processes "
+                            "leave free, measured at the start (dagnet.set_threads)")
     group.add_argument("--quiet", action="store_true",
                        help="no progress bar and no report lines on stderr")
     group.add_argument("--json", action="store_true",
@@ -72,56 +67,28 @@ def add_debug_argument(parser: argparse.ArgumentParser) -> None:
 
 # -- a command's run ----------------------------------------------------------------------------
 
-class CommandRun(Run):
-    """A ``dagnet.training.Run`` made from a command's arguments, with its resume rules.
+class CommandRun(DistributedRun):
+    """A ``dagnet.training.Run`` made from a command's arguments, with its resume rules;
+    under ``mpirun -n K``, data-parallel (``dagnet.distributed.DistributedRun``).
 
     ``fixed`` lists the options a resumed run may not change (architecture, data
     shape, dtype, optimizer); the others (epochs, budgets, learning rate...) may.
-
-    Under ``mpirun -n K`` (K > 1) every rank runs the command: ``train`` trains
-    data-parallel (``dagnet.distributed``); rank 0 alone writes and reports, the other
-    ranks leave when training ends.
     """
 
     def __init__(self, args: argparse.Namespace, command: str, fixed: Sequence[str] = ()):
         resumed = getattr(args, "resume", None)
         if resumed is not None and args.out is None:
             args.out = Path(resumed).parent
-        self.world_size, self.root = distributed.launched_size(), distributed.is_root()
-        if self.world_size > 1:
-            distributed.require_mpi()
-        # The other ranks write nothing: an empty folder of their own, removed as they leave.
-        folder = args.out if self.root else Path(tempfile.mkdtemp(prefix="dagnet-rank-"))
-        super().__init__(command, folder, argv=getattr(args, "argv", None), seed=args.seed,
-                         quiet=bool(getattr(args, "quiet", False)) or not self.root,
+        set_threads(getattr(args, "threads", "auto"))
+        super().__init__(command, args.out, argv=getattr(args, "argv", None), seed=args.seed,
+                         quiet=bool(getattr(args, "quiet", False)),
                          debug=bool(getattr(args, "debug", False)))
         self.args, self.fixed = args, list(fixed)
-        self.record.update(world_size=self.world_size)
-
-    def train(self, trainer: Trainer) -> History:
-        """``Run.train``; under mpirun, data-parallel, and the record says how the work
-        was shared.  The other ranks leave here, with rank 0's exit status."""
-        if self.world_size == 1:
-            return super().train(trainer)
-        if not self.root:
-            self._train_and_leave(trainer)
-        history = super().train(distributed.wrap(trainer))
-        self.record.update(**trainer.model.summary())
-        return history
-
-    def _train_and_leave(self, trainer: Trainer) -> NoReturn:
-        try:
-            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                history = distributed.wrap(trainer).run()
-        except DagnetError:  # every rank stopped on it: rank 0 reports it
-            raise SystemExit(1) from None
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-        raise SystemExit(130 if history.stop_reason == "interrupted" else 0)
 
     def options(self) -> dict:
         """The run's options, JSON-ready, as a checkpoint stores them."""
-        skip = {"run", "argv", "given", "config", "resume", "out", "quiet", "json", "debug"}
+        skip = {"run", "argv", "given", "config", "resume", "out", "quiet", "json", "debug",
+                "threads"}
         return jsonable({k: v for k, v in vars(self.args).items()
                          if k not in skip and not callable(v)})
 

@@ -1,4 +1,4 @@
-"""Text for character-level language models, as char-rnn reads it.
+"""Text for character-level language models, as char-rnn and nanoGPT read it.
 
 * ``read_text(path)``: a UTF-8 file, refused with a one-line DataError when it is
   empty, binary or not UTF-8;
@@ -14,11 +14,14 @@
   validation text is the end of every stream, spread over the whole text.
 * ``text_streams``: a text file read, checked against a vocabulary and split, with
   the description a checkpoint keeps of it;
+* ``text_windows``: the same file cut nanoGPT's way for a GPT: the first 90% of the
+  text trains, the last 10% validates (``split_symbols``), read in windows of
+  ``block_size`` characters starting at random (``random_windows``, batch first);
 * ``locate_tiny_shakespeare``: char-rnn's corpus, from $DAGNET_DATA_DIR/tinyshakespeare,
   the cache or a checksummed download.
 
-Arrays are time first: a batch is ``X, Y`` of shape (T, B), symbol indices, with
-Y[t, b] the character that follows X[t, b].
+Streams are time first: a batch is ``X, Y`` of shape (T, B), symbol indices, with
+Y[t, b] the character that follows X[t, b]; windows are batch first, (B, T).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from dagnet.data.download import DownloadError, RemoteFile, cache_dir, fetch
 from dagnet.errors import DataError
 
 TRAIN_FRACTION = 0.95
+WINDOW_TRAIN_FRACTION = 0.9  # nanoGPT's
 ENV_VARIABLE = "DAGNET_DATA_DIR"
 TINY_SHAKESPEARE = RemoteFile(
     "input.txt",
@@ -209,6 +213,16 @@ def text_streams(path: str | os.PathLike | None, batch_size: int, seq_length: in
     """The text of ``path`` (None: tiny Shakespeare, ``locate_tiny_shakespeare``) in
     symbols of ``vocabulary`` (default: the text's own), cut by ``CharStreams.split``;
     a DataError names the characters the vocabulary lacks."""
+    path, vocabulary, symbols, description = encoded_text(path, vocabulary, progress)
+    train, val = CharStreams.split(symbols, batch_size, seq_length, train_fraction)
+    return TextStreams(path, vocabulary, train, val, description)
+
+
+def encoded_text(path: str | os.PathLike | None, vocabulary: Vocabulary | None = None,
+                 progress: bool | None = None) -> tuple[Path, Vocabulary, np.ndarray, dict]:
+    """The absolute path of ``path`` (None: tiny Shakespeare), the vocabulary (default: the
+    text's own), the text's symbols and its description (path, SHA-256, characters); a
+    DataError names the characters the vocabulary lacks."""
     path = Path(locate_tiny_shakespeare(progress=progress) if path is None else path).resolve()
     text = read_text(path)
     vocabulary = Vocabulary.from_text(text) if vocabulary is None else vocabulary
@@ -216,10 +230,62 @@ def text_streams(path: str | os.PathLike | None, batch_size: int, seq_length: in
     if unknown:
         raise DataError(f"vocabulary mismatch: {path} has {len(unknown)} character(s) the "
                         f"model was not trained with: {describe_chars(unknown)}")
-    train, val = CharStreams.split(vocabulary.encode(text), batch_size, seq_length,
-                                   train_fraction)
-    return TextStreams(path, vocabulary, train, val, {"path": str(path), "sha256": text_digest(
-        text), "characters": len(text)})
+    return path, vocabulary, vocabulary.encode(text), {
+        "path": str(path), "sha256": text_digest(text), "characters": len(text)}
+
+
+# -- nanoGPT's way: one split, random windows -------------------------------------------------
+
+def split_symbols(symbols: np.ndarray, train_fraction: float = WINDOW_TRAIN_FRACTION
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """nanoGPT's split: the first ``train_fraction`` of the symbols train, the rest
+    validate (one contiguous piece each, unlike ``CharStreams.split``)."""
+    if not 0 < train_fraction < 1:
+        raise ValueError(f"train_fraction must lie in (0, 1), got {train_fraction}")
+    cut = int(train_fraction * len(symbols))
+    return symbols[:cut], symbols[cut:]
+
+
+def random_windows(symbols: np.ndarray, block_size: int, count: int,
+                   rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """nanoGPT's batches: ``count`` windows of ``block_size`` symbols starting at random
+    (uniform over every start), X:(count, T), and Y:(count, T) the symbols that follow
+    each of them: Y[b, t] = X[b, t + 1] within the window.  Batch first, unlike the
+    streams."""
+    if not 0 < block_size < len(symbols):
+        raise ValueError(f"windows of {block_size} symbols and the one after need "
+                         f"{block_size + 1} symbols, got {len(symbols)}")
+    starts = rng.integers(0, len(symbols) - block_size, count)
+    rows = starts[:, None] + np.arange(block_size)
+    return symbols[rows], symbols[rows + 1]
+
+
+@dataclass
+class TextWindows:
+    """A text file cut for a GPT: its absolute ``path``, ``vocabulary``, ``train`` and
+    ``val`` symbols (nanoGPT's split) and ``description`` (as ``TextStreams``)."""
+
+    path: Path
+    vocabulary: Vocabulary
+    train: np.ndarray
+    val: np.ndarray
+    description: dict
+
+
+def text_windows(path: str | os.PathLike | None, block_size: int,
+                 train_fraction: float = WINDOW_TRAIN_FRACTION,
+                 vocabulary: Vocabulary | None = None,
+                 progress: bool | None = None) -> TextWindows:
+    """The text of ``path`` (None: tiny Shakespeare) in symbols of ``vocabulary`` (default:
+    the text's own), split by ``split_symbols``; a DataError when either part is too short
+    for one window of ``block_size`` symbols and the one after it."""
+    path, vocabulary, symbols, description = encoded_text(path, vocabulary, progress)
+    train, val = split_symbols(symbols, train_fraction)
+    if min(len(train), len(val)) <= block_size:
+        raise DataError(f"{path}: {len(symbols)} characters are too short for windows of "
+                        f"{block_size} in both the training ({len(train)}) and validation "
+                        f"({len(val)}) parts: use a smaller --block-size")
+    return TextWindows(path, vocabulary, train, val, description)
 
 
 def locate_tiny_shakespeare(*, download: bool = True, progress: bool | None = None) -> Path:

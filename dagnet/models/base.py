@@ -202,14 +202,14 @@ class Model:
         Trainer extensions (``dagnet.training``).  Ctrl-C ends the run after the current
         step; ``history.stop_reason`` says why it stopped.
         """
-        X = as_array(X, self.dtype)
+        X = self.inputs_for(X)
         rng = np.random.default_rng(seed)
         data = self.batches(X, Y, batch_size, rng)
         extensions: list[Extension] = [StopOnNonFinite(), Interrupt(),
                                        ProgressBar(progress, "fit"), *callbacks]
         if validation_data is not None:
             X_val, Y_val = validation_data
-            extensions.append(Evaluate((as_array(X_val, self.dtype, "validation X"), Y_val),
+            extensions.append(Evaluate((self.inputs_for(X_val, "validation X"), Y_val),
                                        batch_size=max(batch_size, 1000)))
         if learning_rate is not None:
             optimizer_options["learning_rate"] = learning_rate
@@ -217,6 +217,10 @@ class Model:
                                                **optimizer_options),
                           data, epochs=epochs, extensions=extensions)
         return trainer.run()
+
+    def inputs_for(self, X, what: str = "X") -> np.ndarray:
+        """X as the model reads it: an array of the model's dtype (cast once, here)."""
+        return as_array(X, self.dtype, what)
 
     def batches(self, X, Y, batch_size: int, rng: np.random.Generator | None):
         """The iterator ``fit`` trains on (rows of arrays, shuffled by ``rng``)."""

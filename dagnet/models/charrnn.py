@@ -7,8 +7,8 @@ softmax output layer with the fused, stable cross-entropy) with a text head: the
 vocabulary, state carried from one batch of the streams to the next, the
 validation loss per character, and sampling.
 
-LSTM layers run as one ``LSTMLayerNode`` each (the sequence-level path); GRU and
-RNN layers are unrolled step by step with their fused step nodes.
+Every layer runs as one sequence-level node (``LSTMLayerNode``, ``GRULayerNode``,
+``RNNLayerNode``): its time loop inside the node.
 """
 
 from __future__ import annotations
@@ -19,26 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from dagnet.data.text import CharStreams, Vocabulary
-from dagnet.errors import DataError, ModelFileError
+from dagnet.errors import ModelFileError
 from dagnet.io import WEIGHT_DTYPES, ModelFile, assign_weights
 from dagnet.limits import Limits
 from dagnet.models.base import register_model
+from dagnet.models.language import check_vocabulary, sample_text
 from dagnet.models.rnn import CELL_TYPES, RecurrentNetwork, hidden_sizes, weight_shapes
 from dagnet.rng import seed_streams
-from dagnet.schema import about, check_weights, choice, json_object, number, show, up_to
+from dagnet.schema import about, check_weights, choice, json_object, number, up_to
 
 MAX_LAYERS = 3
-
-
-def pick(logits: np.ndarray, temperature: float, rng: np.random.Generator) -> int:
-    """A symbol drawn from softmax(logits / temperature); the argmax when temperature = 0."""
-    if temperature == 0:
-        return int(np.argmax(logits))
-    z = np.asarray(logits, dtype=np.float64) / temperature
-    p = np.exp(z - z.max())
-    cumulative = np.cumsum(p)
-    return int(min(np.searchsorted(cumulative, rng.random() * cumulative[-1], side="right"),
-                   len(p) - 1))
 
 
 @register_model
@@ -97,14 +87,7 @@ class CharRNN(RecurrentNetwork):
         json_object(config, "config", {"cell", "vocabulary", "hidden", "embedding", "dropout",
                                        "dtype"})
         cell = choice(config["cell"], "config.cell", tuple(CELL_TYPES))
-        vocabulary = config["vocabulary"]
-        if type(vocabulary) is not str or not 1 <= len(vocabulary) <= limits.max_vocabulary:
-            raise ModelFileError(f"config.vocabulary: expected a string of 1 to "
-                                 f"{limits.max_vocabulary} characters (Limits.max_vocabulary)"
-                                 f", got {show(vocabulary)}")
-        if list(vocabulary) != sorted(set(vocabulary)):
-            raise ModelFileError("config.vocabulary: expected distinct characters in sorted "
-                                 f"order, got {show(vocabulary)}")
+        vocabulary = check_vocabulary(config["vocabulary"], limits)
         hidden = hidden_sizes(config["hidden"], limits, MAX_LAYERS)
         embedding = config["embedding"]
         if embedding is not None:
@@ -152,25 +135,17 @@ class CharRNN(RecurrentNetwork):
         return logits[0], final
 
     def generate(self, length: int, temperature: float, rng: np.random.Generator,
-                 prime: str = "") -> str:
+                 prime: str = "", top_k: int | None = None) -> str:
         """``length`` characters following ``prime`` (its characters must be in the
         vocabulary; empty: one drawn at random, which starts the text), each drawn from
-        softmax(logits / temperature) (the most likely at temperature 0) and fed back."""
-        if length < 0 or not temperature >= 0:
-            raise ValueError(f"length must be >= 0 and temperature >= 0, got {length} and "
-                             f"{temperature}")
-        unknown = self.vocabulary.unknown(prime)
-        if unknown:
-            raise DataError(f"the prime has characters the model does not know: {unknown}")
-        symbols = (list(self.vocabulary.encode(prime)) if prime
-                   else [int(rng.integers(len(self.vocabulary)))])
-        state = self.initial_state(1)
-        for s in symbols[:-1]:
-            _, state = self.step([s], state)
-        x = symbols[-1]
-        out = [] if prime else [x]
-        while len(out) < length:
-            logits, state = self.step([x], state)
-            x = pick(logits[0], temperature, rng)
-            out.append(x)
-        return self.vocabulary.decode(out[:length])
+        softmax(logits / temperature) (the most likely at temperature 0; among the
+        ``top_k`` most likely when given) and fed back through the carried state."""
+        state, fed, logits = self.initial_state(1), 0, None
+
+        def next_logits(symbols):
+            nonlocal state, fed, logits
+            for s in symbols[fed:]:
+                logits, state = self.step([s], state)
+            fed = len(symbols)
+            return logits[0]
+        return sample_text(self.vocabulary, next_logits, length, temperature, rng, prime, top_k)

@@ -1,4 +1,5 @@
-"""``gpt``: a decoder-only transformer language model (GPT-2's architecture) as a Graph.
+"""``GPT``: a decoder-only transformer language model (GPT-2's architecture) that reads and
+writes characters; ``gpt``: its Graph.
 
 Symbols X:(B, T) -> token embeddings E[X] plus learned positions P[:T] -> n_layers
 pre-LayerNorm blocks -> a final LayerNorm -> logits (B, T, V) from the token
@@ -13,16 +14,27 @@ B·T positions: divide by B·T (``optimize(B * T)``) for nanoGPT's mean loss.  O
 graph serves every T ≤ ``block_size``.  No dropout (nanoGPT's CPU configuration
 uses none).  Initialisation as nanoGPT: N(0, 0.02) weights and embeddings, the
 residual projections N(0, 0.02/√(2·n_layers)), zero biases, unit LayerNorm gains.
+
+``GPT`` is the Model (the Trainer, checkpoints and ``dagnet.load`` use it): the graph
+with its vocabulary, the loss per character, sampling with a context that slides
+past ``block_size``, and the attention weights of a line of text.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 
+from dagnet.data.text import Vocabulary
+from dagnet.errors import DataError, ModelFileError
 from dagnet.graph import Graph
+from dagnet.io import WEIGHT_DTYPES, ModelFile, assign_weights
+from dagnet.limits import Limits
+from dagnet.models.base import Model, register_model
+from dagnet.models.language import check_vocabulary, sample_text
 from dagnet.node import InputNode, Node, ParameterNode
 from dagnet.nodes import (
     AdditionNode,
@@ -37,9 +49,13 @@ from dagnet.nodes import (
     SparseSoftmaxCrossEntropyNode,
     composed_attention,
 )
+from dagnet.nodes.activations import softmax
+from dagnet.schema import about, check_weights, choice, json_object, up_to
 
 ATTENTION = ("fused", "composed")
 GELU = ("tanh", "none")
+# The architecture's settings as a model file stores them (besides the vocabulary and dtype).
+SETTINGS = ("block_size", "n_layers", "n_heads", "width", "gelu", "attention")
 
 
 @dataclass(frozen=True)
@@ -77,11 +93,9 @@ class GPTConfig:
         return asdict(self)
 
 
-def gpt_parameters(config: GPTConfig, rng: np.random.Generator | None = None,
-                   dtype=np.float32) -> dict[str, ParameterNode]:
-    """Every parameter of ``config``'s GPT by name ("wte", "block1/attn/W_qkv", ...),
-    initialised as nanoGPT, drawn from ``rng`` (default: seed 0), stored as ``dtype``."""
-    rng = np.random.default_rng(0) if rng is None else rng
+def gpt_weight_shapes(config: GPTConfig) -> dict[str, tuple[int, ...]]:
+    """The weights of ``config``'s GPT by name, in the order of its parameters, and their
+    shapes."""
     C, V = config.width, config.vocabulary_size
     shapes = {"wte": (V, C), "wpe": (config.block_size, C)}
     for k in range(1, config.n_layers + 1):
@@ -93,9 +107,17 @@ def gpt_parameters(config: GPTConfig, rng: np.random.Generator | None = None,
             f"block{k}/mlp/W_fc": (C, 4 * C), f"block{k}/mlp/b_fc": (4 * C,),
             f"block{k}/mlp/W_proj": (4 * C, C), f"block{k}/mlp/b_proj": (C,)})
     shapes.update({"ln_f/g": (C,), "ln_f/b": (C,)})
+    return shapes
+
+
+def gpt_parameters(config: GPTConfig, rng: np.random.Generator | None = None,
+                   dtype=np.float32) -> dict[str, ParameterNode]:
+    """Every parameter of ``config``'s GPT by name ("wte", "block1/attn/W_qkv", ...),
+    initialised as nanoGPT, drawn from ``rng`` (default: seed 0), stored as ``dtype``."""
+    rng = np.random.default_rng(0) if rng is None else rng
     residual_std = 0.02 / math.sqrt(2 * config.n_layers)
     parameters = {}
-    for name, shape in shapes.items():
+    for name, shape in gpt_weight_shapes(config).items():
         if name.endswith("/g"):
             value = np.ones(shape)
         elif len(shape) == 1:
@@ -108,12 +130,14 @@ def gpt_parameters(config: GPTConfig, rng: np.random.Generator | None = None,
 
 
 def gpt(config: GPTConfig, parameters: dict[str, ParameterNode] | None = None,
-        rng: np.random.Generator | None = None, dtype=np.float32) -> Graph:
+        rng: np.random.Generator | None = None, dtype=np.float32, debug: bool = False
+        ) -> Graph:
     """The GPT of ``config`` as a Graph: input X:(B, T) symbol indices, output the logits
     (B, T, V), expected output Y:(B, T) indices, cost summed over the B·T positions.
 
     ``parameters`` (from ``gpt_parameters``) lets several graphs share weights;
-    without it they are drawn from ``rng`` as ``dtype``.
+    without it they are drawn from ``rng`` as ``dtype``.  ``debug``: the graph checks
+    every value for NaN and infinities.
     """
     if parameters is None:
         parameters = gpt_parameters(config, rng, dtype)
@@ -126,7 +150,7 @@ def gpt(config: GPTConfig, parameters: dict[str, ParameterNode] | None = None,
     x = LayerNormNode([x, p["ln_f/g"], p["ln_f/b"]], name="ln_f")
     logits = BatchMatMulNode([x, p["wte"]], transpose_b=True, name="logits")
     cost = SparseSoftmaxCrossEntropyNode([Y, logits], name="cost")
-    graph = Graph(None, [X], [logits], [Y], cost, list(p.values()))
+    graph = Graph(None, [X], [logits], [Y], cost, list(p.values()), debug=debug)
     graph.metadata = {"model": "gpt", "config": config.config()}
     return graph
 
@@ -152,3 +176,139 @@ def _block(x: Node, p: dict[str, ParameterNode], prefix: str, config: GPTConfig)
     h = LayerNormNode([x, p[f"{prefix}/ln2/g"], p[f"{prefix}/ln2/b"]], name=f"{prefix}/ln2")
     h = GELUNode([_linear(h, p, f"{prefix}/mlp", "fc")], config.gelu, name=f"{prefix}/mlp/gelu")
     return AdditionNode([x, _linear(h, p, f"{prefix}/mlp", "proj")], name=f"{prefix}/mlp/add")
+
+
+@register_model
+class GPT(Model):
+    """A character-level GPT: ``gpt``'s graph with a vocabulary, as a Model.
+
+    ``GPT(vocabulary)`` is nanoGPT's CPU "baby" model (4 layers, 4 heads, 128 wide,
+    context 64).  Inputs and targets are batch first, X, Y:(B, T) symbol indices with
+    T ≤ ``block_size`` and Y[b, t] the symbol after X[b, t]; a batch's loss is the mean
+    over its B·T characters.  Weights are drawn from ``rng`` (default: seed 0).  No
+    dropout: dagnet has no dropout node on its main line yet (nanoGPT's CPU
+    configuration uses none either).
+    """
+
+    file_format = "dagnet-gpt"
+    format_version = 1
+    description = "dagnet GPT model"
+
+    def __init__(self, vocabulary: Vocabulary | str, block_size: int = 64, n_layers: int = 4,
+                 n_heads: int = 4, width: int = 128, *, gelu: str = "tanh",
+                 attention: str = "fused", rng: np.random.Generator | None = None,
+                 dtype=np.float32, debug: bool = False):
+        self.vocabulary = (vocabulary if isinstance(vocabulary, Vocabulary)
+                           else Vocabulary(vocabulary))
+        self.settings = GPTConfig(len(self.vocabulary), int(block_size), int(n_layers),
+                                  int(n_heads), int(width), gelu, attention)
+        self.graph = gpt(self.settings, rng=rng, dtype=np.dtype(dtype), debug=debug)
+        self.parameter_nodes = self.graph.parameter_nodes
+        self._nodes = {node.name: node for node in self.graph.nodes}
+        self.metadata: dict = {}
+        self.extra_tensors: dict[str, np.ndarray] = {}
+
+    @property
+    def block_size(self) -> int:
+        return self.settings.block_size
+
+    @property
+    def debug(self) -> bool:
+        return self.graph.debug
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self.graph.debug = bool(value)
+
+    def config(self) -> dict:
+        settings = {k: v for k, v in self.settings.config().items() if k != "vocabulary_size"}
+        return {"vocabulary": self.vocabulary.chars, **settings, "dtype": self.dtype.name}
+
+    @classmethod
+    def check_file(cls, config: dict, weights: dict[str, np.ndarray], limits: Limits) -> None:
+        """Check a saved configuration (``config()``'s keys: a vocabulary as CharRNN's, sizes
+        within ``limits``, a width that splits into the heads...) and that the file holds
+        exactly the weights it implies, before building."""
+        json_object(config, "config", set(SETTINGS) | {"vocabulary", "dtype"})
+        vocabulary = check_vocabulary(config["vocabulary"], limits)
+        size = up_to(1, "max_layer_size")
+        values = {key: size(config[key], f"config.{key}", limits)
+                  for key in ("block_size", "n_heads", "width")}
+        values["n_layers"] = up_to(1, "max_layers")(config["n_layers"], "config.n_layers",
+                                                    limits)
+        if values["width"] % values["n_heads"]:
+            raise ModelFileError(f"config.width: {values['width']} does not split into "
+                                 f"config.n_heads = {values['n_heads']} heads")
+        settings = GPTConfig(len(vocabulary), **values,
+                             gelu=choice(config["gelu"], "config.gelu", GELU),
+                             attention=choice(config["attention"], "config.attention",
+                                              ATTENTION))
+        check_weights(weights, gpt_weight_shapes(settings),
+                      choice(config["dtype"], "config.dtype", WEIGHT_DTYPES))
+
+    @classmethod
+    def from_file(cls, path: Path, content: ModelFile, limits: Limits) -> GPT:
+        with about(path):
+            cls.check_file(content.config, content.weights, limits)
+        config = content.config
+        model = cls(config["vocabulary"], **{key: config[key] for key in SETTINGS},
+                    dtype=np.dtype(config["dtype"]))
+        assign_weights(path, model.parameter_nodes, content.weights)
+        return model
+
+    # -- running ---------------------------------------------------------------------
+
+    def symbols(self, X, what: str = "X") -> np.ndarray:
+        """``X`` as (B, T) symbol indices, T ≤ block_size; DataError otherwise."""
+        X = np.asarray(X)
+        if X.ndim != 2 or X.dtype.kind not in "iu" or not 1 <= X.shape[1] <= self.block_size:
+            raise DataError(f"{what} must be (B, T) symbol indices (integers) with 1 ≤ T ≤ "
+                            f"{self.block_size} (the block size), got {X.dtype} {X.shape}")
+        return X
+
+    def logits(self, X) -> np.ndarray:
+        """The logits (B, T, V) of the symbol after each position of X:(B, T)."""
+        return self.graph.propagate([self.symbols(X)])[0]
+
+    def predict(self, X, batch_size: int = 10000) -> np.ndarray:
+        """The predicted distributions (B, T, V) of the symbol after each position."""
+        X = self.symbols(X)
+        return np.concatenate([softmax(self.logits(X[k:k + batch_size]))
+                               for k in range(0, len(X), batch_size)])
+
+    def train_step(self, batch, optimizer) -> float:
+        """Forward, backward and one update; returns the mean loss per character (the
+        gradient is averaged over the B·T characters, whatever ``batch.size`` counts)."""
+        X = self.symbols(batch.inputs)
+        self.graph.propagate([X])
+        cost = self.graph.backpropagate([self.symbols(batch.targets, "Y")])
+        optimizer.optimize(X.size)
+        return cost / X.size
+
+    def evaluate_batch(self, inputs, targets) -> tuple[float, int, None]:
+        """The summed loss over the batch's characters, and their number."""
+        X = self.symbols(inputs)
+        self.graph.propagate([X])
+        return self.graph.compute_cost([self.symbols(targets, "Y")]), X.size, None
+
+    def generate(self, length: int, temperature: float, rng: np.random.Generator,
+                 prime: str = "", top_k: int | None = None) -> str:
+        """``length`` characters following ``prime`` (as ``CharRNN.generate``), each drawn
+        from softmax(logits / temperature) (the most likely at temperature 0; among the
+        ``top_k`` most likely when given) given the last ``block_size`` characters: the
+        context slides past the block size."""
+        def next_logits(symbols):
+            window = np.array([symbols[-self.block_size:]], dtype=np.int32)
+            return self.graph.propagate([window])[0][0, -1]
+        return sample_text(self.vocabulary, next_logits, length, temperature, rng, prime, top_k)
+
+    def attention(self, text: str, layer: int) -> np.ndarray:
+        """The attention weights (H, T, T) of the heads of block ``layer`` (1 to n_layers)
+        over ``text`` (1 to block_size characters): row i, the weights position i gives
+        to positions 0..i."""
+        if not 1 <= layer <= self.settings.n_layers:
+            raise ValueError(f"layer must lie in 1..{self.settings.n_layers}, got {layer}")
+        self.logits(self.vocabulary.encode(text)[None])
+        if self.settings.attention == "composed":
+            return self._nodes[f"block{layer}/attn/heads/weights"].y[0][0].copy()
+        return self._nodes[f"block{layer}/attn/heads"].weights[0].copy()

@@ -37,6 +37,7 @@ from dagnet.nodes import (
     AdditionNode,
     EmbeddingNode,
     EWMultiplicationNode,
+    GRULayerNode,
     GRUStepNode,
     LinearNode,
     LSTMLayerNode,
@@ -44,6 +45,7 @@ from dagnet.nodes import (
     MultiplicationNode,
     MultiplyAddNode,
     OneHotLinearNode,
+    RNNLayerNode,
     SequenceLinearNode,
     SigmoidNode,
     SoftmaxCrossEntropyNode,
@@ -62,6 +64,7 @@ from dagnet.schema import (
     json_object,
     list_of,
     number,
+    show,
     up_to,
 )
 from dagnet.training import ArrayBatches
@@ -191,21 +194,42 @@ class GRUCell(Cell):
     """GRU (reset gate after the product, as cuDNN and PyTorch): columns [r | u | n],
     r = σ(x·W_r + b_r + h·U_r), u = σ(x·W_u + b_u + h·U_u), n = tanh(x·W_n + b_n + r⊙(h·U_n)),
     h_t = n + u⊙(h_{t-1} - n) = (1-u)⊙n + u⊙h_{t-1}.
+
+    ``recurrent_bias=True`` gives the recurrent product its own bias b_h:(3H,), zero at
+    first: h·U + b_h in every gate, so n = tanh(x·W_n + b_n + r⊙(h·U_n + b_hn)), which is
+    PyTorch's GRU exactly (b_h is its bias_hh).
     """
 
     kind = "gru"
     n_blocks = 3
 
+    def __init__(self, n_inputs: int, n_hidden: int, rng: np.random.Generator | None = None,
+                 dtype=np.float64, name: str = "layer1", recurrent_bias: bool = False):
+        super().__init__(n_inputs, n_hidden, rng, dtype, name)
+        self.b_h = (ParameterNode(np.zeros(3 * self.n_hidden, dtype=dtype), name=f"{name}/b_h")
+                    if recurrent_bias else None)
+
+    @property
+    def parameters(self) -> list[ParameterNode]:
+        return super().parameters + ([] if self.b_h is None else [self.b_h])
+
+    def _recurrent(self, h: Pair, t: int) -> Node:
+        """h_{t-1}·U (+ b_h)."""
+        if self.b_h is None:
+            return MultiplicationNode([h, self.U], name=f"{self.name}/hU{t}")
+        return LinearNode([h, self.U, self.b_h], name=f"{self.name}/hU{t}")
+
     def step(self, xz_t, state, t):
         (h,) = state
-        hz = MultiplicationNode([h, self.U], name=f"{self.name}/hU{t}")
+        hz = self._recurrent(h, t)
         return [(GRUStepNode([h, xz_t, hz], name=f"{self.name}/h{t}"), 0)]
 
     def step_composed(self, x_t, state, t):
         (h,) = state
         name = f"{self.name}/"
         sizes = [self.n_hidden] * 3
-        xw, hu = self._input_and_recurrent(x_t, h, t)
+        xw = LinearNode([x_t, self.W, self.b], name=f"{self.name}/xW{t}")
+        hu = self._recurrent(h, t)
         xs = SplitNode([xw], sizes, name=f"{name}x_gates{t}")
         hs = SplitNode([hu], sizes, name=f"{name}h_gates{t}")
         r = SigmoidNode([AdditionNode([(xs, 0), (hs, 0)], name=f"{name}zr{t}")],
@@ -271,6 +295,8 @@ class RecurrentNetwork(Model):
       cost     softmax cross-entropy summed over every step and sequence.
     Every graph shares the same ParameterNodes (``parameter_nodes``), so one
     optimizer trains them all.  ``fused=False`` builds the cells from elementary nodes;
+    ``recurrent_bias=True`` (GRU only) gives each layer a bias ``layerK/b_h`` inside the
+    reset gate's product, as PyTorch's GRU (see ``GRUCell``);
     ``sequence=True`` runs each LSTM layer as one sequence-level node (its time loop
     inside the node); ``dropout`` zeroes each layer's output units with that
     probability while training (masks drawn from ``rng``); with ``debug=True`` every
@@ -290,17 +316,21 @@ class RecurrentNetwork(Model):
     def __init__(self, cell: str, n_inputs: int, hidden: int | Sequence[int], n_outputs: int,
                  *, inputs: str = "dense", fused: bool = True, sequence: bool = False,
                  embedding: int | None = None, dropout: float = 0.0,
-                 rng: np.random.Generator | None = None, dtype=np.float64,
-                 debug: bool = False):
+                 recurrent_bias: bool = False, rng: np.random.Generator | None = None,
+                 dtype=np.float64, debug: bool = False):
         hidden = [int(hidden)] if np.ndim(hidden) == 0 else [int(h) for h in hidden]
         _check_architecture(cell, n_inputs, hidden, n_outputs, inputs, fused, sequence,
                             embedding, dropout)
+        if recurrent_bias and cell != "gru":
+            raise ValueError(f"recurrent_bias applies to GRU cells (an {cell} cell's recurrent "
+                             "bias would add to b)")
         rng = np.random.default_rng(0) if rng is None else rng
         self.cell, self.hidden, self.inputs = cell, hidden, inputs
         self.fused, self.sequence = fused, sequence
         self.n_inputs, self.n_outputs = int(n_inputs), int(n_outputs)
         self.embedding = None if embedding is None else int(embedding)
         self.dropout = float(dropout)
+        self.recurrent_bias = bool(recurrent_bias)
         self._dtype = np.dtype(dtype)
         self.debug = debug
         self.rng = rng  # after the weights: it then draws the dropout masks
@@ -312,7 +342,9 @@ class RecurrentNetwork(Model):
                                    .astype(self._dtype), name="embedding/E")
             self.parameter_nodes.append(self.E)
         sizes = [self.embedding or self.n_inputs] + hidden
-        self.cells = [CELL_TYPES[cell](sizes[k], hidden[k], rng, self._dtype, f"layer{k + 1}")
+        options = {"recurrent_bias": True} if self.recurrent_bias else {}
+        self.cells = [CELL_TYPES[cell](sizes[k], hidden[k], rng, self._dtype, f"layer{k + 1}",
+                                       **options)
                       for k in range(len(hidden))]
         self.W_out = ParameterNode(glorot_uniform(rng, hidden[-1], n_outputs, self._dtype),
                                    name="output/W")
@@ -339,14 +371,17 @@ class RecurrentNetwork(Model):
         return {"cell": self.cell, "n_inputs": self.n_inputs, "hidden": self.hidden,
                 "n_outputs": self.n_outputs, "inputs": self.inputs, "fused": self.fused,
                 "sequence": self.sequence, "embedding": self.embedding,
-                "dropout": self.dropout, "dtype": self.dtype.name}
+                "dropout": self.dropout, "recurrent_bias": self.recurrent_bias,
+                "dtype": self.dtype.name}
 
     @classmethod
     def from_config(cls, config: dict) -> RecurrentNetwork:
         return cls(config["cell"], config["n_inputs"], config["hidden"], config["n_outputs"],
                    inputs=config["inputs"], fused=config["fused"],
                    sequence=config.get("sequence", False), embedding=config.get("embedding"),
-                   dropout=config.get("dropout", 0.0), dtype=np.dtype(config["dtype"]))
+                   dropout=config.get("dropout", 0.0),
+                   recurrent_bias=config.get("recurrent_bias", False),
+                   dtype=np.dtype(config["dtype"]))
 
     @classmethod
     def check_file(cls, config: dict, weights: dict[str, np.ndarray], limits: Limits) -> None:
@@ -355,7 +390,7 @@ class RecurrentNetwork(Model):
         shapes and dtype, before anything is built; ModelFileError names the key."""
         json_object(config, "config", {"cell", "n_inputs", "hidden", "n_outputs", "inputs",
                                        "fused", "dtype"},
-                    {"sequence", "embedding", "dropout"})
+                    {"sequence", "embedding", "dropout", "recurrent_bias"})
         cell = choice(config["cell"], "config.cell", tuple(CELL_TYPES))
         size = up_to(1, "max_layer_size")
         n_inputs = size(config["n_inputs"], "config.n_inputs", limits)
@@ -367,10 +402,15 @@ class RecurrentNetwork(Model):
                                  "but config.inputs is 'indices'")
         boolean(config.get("sequence", False), "config.sequence")
         number(config.get("dropout", 0.0), "config.dropout", 0, 1)
+        recurrent_bias = boolean(config.get("recurrent_bias", False), "config.recurrent_bias")
+        if recurrent_bias and cell != "gru":
+            raise ModelFileError(f"config.recurrent_bias: applies to GRU cells, but "
+                                 f"config.cell is {show(cell)}")
         embedding = config.get("embedding")
         if embedding is not None:
             embedding = size(embedding, "config.embedding", limits)
-        check_weights(weights, weight_shapes(cell, n_inputs, hidden, n_outputs, embedding),
+        check_weights(weights, weight_shapes(cell, n_inputs, hidden, n_outputs, embedding,
+                                             recurrent_bias),
                       choice(config["dtype"], "config.dtype", WEIGHT_DTYPES))
 
     @classmethod
@@ -414,6 +454,11 @@ class RecurrentNetwork(Model):
                 node = LSTMLayerNode([cell.project(seq, kind), initial[0], initial[1], cell.U],
                                      name=f"{cell.name}/lstm")
                 seq, final = (node, 0), [(node, 1), (node, 2)]
+            elif self.sequence and not self.recurrent_bias:  # GRU and RNN layer nodes
+                node_type = GRULayerNode if cell.kind == "gru" else RNNLayerNode
+                node = node_type([cell.project(seq, kind), initial[0], cell.U],
+                                 name=f"{cell.name}/{cell.kind}")
+                seq, final = (node, 0), [(node, 1)]
             else:
                 seq, final = unroll_layer(cell, seq, length, initial, kind, self.fused)
             hidden.append(seq)
@@ -517,6 +562,15 @@ class RecurrentNetwork(Model):
             self.carried_state = [np.array(s) for s in final]
         return cost / batch.size
 
+    def inputs_for(self, X, what: str = "X") -> np.ndarray:
+        """Symbol indices stay integers; dense rows take the model's dtype."""
+        if self.inputs != "indices":
+            return as_array(X, self.dtype, what)
+        X = np.asarray(X)
+        if X.dtype.kind not in "iu":
+            raise DataError(f"{what} must hold symbol indices (integers), got dtype {X.dtype}")
+        return X
+
     def batches(self, X, Y, batch_size: int, rng: np.random.Generator | None):
         """``fit``'s iterator: sequences (time first) in shuffled mini-batches."""
         return ArrayBatches(X, Y, batch_size, rng, axis=1)
@@ -556,9 +610,10 @@ def hidden_sizes(value, limits: Limits, max_layers: int, option: str | None = No
 
 
 def weight_shapes(cell: str, n_inputs: int, hidden: list[int], n_outputs: int,
-                  embedding: int | None = None) -> dict[str, tuple[int, ...]]:
-    """The weights of ``RecurrentNetwork(cell, n_inputs, hidden, n_outputs, embedding=...)``
-    by tensor name, and their shapes."""
+                  embedding: int | None = None, recurrent_bias: bool = False
+                  ) -> dict[str, tuple[int, ...]]:
+    """The weights of ``RecurrentNetwork(cell, n_inputs, hidden, n_outputs, embedding=...,
+    recurrent_bias=...)`` by tensor name, and their shapes."""
     blocks, shapes = CELL_TYPES[cell].n_blocks, {}
     if embedding is not None:
         shapes["embedding/E"] = (n_inputs, embedding)
@@ -567,6 +622,8 @@ def weight_shapes(cell: str, n_inputs: int, hidden: list[int], n_outputs: int,
         shapes[f"layer{k}/W"] = (fan_in, blocks * h)
         shapes[f"layer{k}/U"] = (h, blocks * h)
         shapes[f"layer{k}/b"] = (blocks * h,)
+        if recurrent_bias:
+            shapes[f"layer{k}/b_h"] = (blocks * h,)
         fan_in = h
     shapes["output/W"] = (fan_in, n_outputs)
     shapes["output/b"] = (n_outputs,)

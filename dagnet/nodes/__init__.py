@@ -21,6 +21,12 @@ from dagnet.nodes.arithmetic import (
     SubtractionNode,
     SumNode,
 )
+from dagnet.nodes.convolution import (
+    AvgPool2DNode,
+    Conv2DNode,
+    GlobalAveragePoolNode,
+    MaxPool2DNode,
+)
 from dagnet.nodes.linear_algebra import AddBiasNode, LinearNode, MultiplicationNode
 from dagnet.nodes.losses import (
     BinaryCrossEntropyNode,
@@ -30,7 +36,15 @@ from dagnet.nodes.losses import (
     SparseSoftmaxCrossEntropyNode,
     SquaredErrorNode,
 )
-from dagnet.nodes.recurrent import GRUStepNode, LSTMLayerNode, LSTMStepNode, MultiplyAddNode
+from dagnet.nodes.normalization import BatchNormNode, DropoutNode
+from dagnet.nodes.recurrent import (
+    GRULayerNode,
+    GRUStepNode,
+    LSTMLayerNode,
+    LSTMStepNode,
+    MultiplyAddNode,
+    RNNLayerNode,
+)
 from dagnet.nodes.sequence import (
     EmbeddingNode,
     OneHotLinearNode,
@@ -38,7 +52,7 @@ from dagnet.nodes.sequence import (
     StackNode,
     UnstackNode,
 )
-from dagnet.nodes.shape import ConcatenationNode, SelectionNode, SplitNode
+from dagnet.nodes.shape import ConcatenationNode, FlattenNode, SelectionNode, SplitNode
 from dagnet.nodes.tensor import (
     AxisMeanNode,
     AxisSoftmaxNode,
@@ -66,9 +80,12 @@ __all__ = ["AddBiasNode", "AdditionNode", "BinaryCrossEntropyNode", "Categorical
     "ReluNode", "ScalarMultiplicationNode", "SelectionNode", "SequenceLinearNode",
     "SigmoidBinaryCrossEntropyNode", "SigmoidNode", "SoftmaxCrossEntropyNode", "SoftmaxNode",
     "SplitNode", "SquaredErrorNode", "StackNode", "SubtractionNode", "SumNode", "TanhNode",
-    "UnstackNode", "NODE_TYPES", "Node", "register_node",
+    "UnstackNode", "NODE_TYPES", "Node", "register_node", "GRULayerNode", "RNNLayerNode",
     # Tensors of any rank and the transformer (tensor.py, transformer.py, losses.py).
     "AxisMeanNode", "AxisSoftmaxNode", "AxisSplitNode", "AxisSumNode", "BatchMatMulNode",
     "BroadcastAddNode", "BroadcastMultiplyNode", "CausalMaskNode", "GELUNode", "LayerNormNode",
     "MultiHeadAttentionNode", "PositionEmbeddingNode", "ReshapeNode",
-    "SparseSoftmaxCrossEntropyNode", "TransposeNode", "composed_attention"]
+    "SparseSoftmaxCrossEntropyNode", "TransposeNode", "composed_attention",
+    # Images (B, C, H, W): dagnet/nodes/convolution.py, normalization.py, shape.py.
+    "AvgPool2DNode", "BatchNormNode", "Conv2DNode", "DropoutNode", "FlattenNode",
+    "GlobalAveragePoolNode", "MaxPool2DNode"]

@@ -271,3 +271,171 @@ class LSTMLayerNode(Node):
             du = hs[:-1].reshape(-1, n).T @ dz.reshape(-1, width)
         return [dz if self.wants(0) else None, dh if self.wants(1) else None,
                 dc if self.wants(2) else None, du]
+
+
+@register_node
+class GRULayerNode(Node):
+    """A whole GRU layer over T steps in one node (the sequence-level path of
+    ``GRUStepNode``, reset gate after the product): hz_t = h_{t-1}·U, columns [r | u | n];
+    r = σ(xz_r + hz_r), u = σ(xz_u + hz_u), n = tanh(xz_n + r⊙hz_n), h_t = n + u⊙(h_{t-1} - n).
+    Inputs xz:(T, B, 3H) (= x_t·W + b for every step), h0:(B, H), U:(H, 3H);
+    outputs hs:(T, B, H) (h_1 … h_T), h_T:(B, H).
+
+    Backward, in reverse with δh_t = dJ/dhs_t + dJ/dhz_{t+1}·Uᵀ + δh_{t+1}⊙u_{t+1}, the
+    formulas of ``GRUStepNode``: dJ/dhz_t = δh_t⊙[A_r | A_u | A_n⊙r], dJ/dxz_t =
+    δh_t⊙[A_r | A_u | A_n], where A_n = (1-u)(1-n²), A_u = (h_{t-1}-n)·u(1-u),
+    A_r = A_n·hz_n·r(1-r) do not depend on δ (computed for all steps at once);
+    dJ/dh0 = δh_0 and dJ/dU = Σ_t h_{t-1}ᵀ·dJ/dhz_t as ONE (H, T·B)·(T·B, 3H) product.
+    """
+
+    n_inputs = 3
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return 2
+
+    def __init__(self, parents, name: str | None = None):
+        super().__init__(parents, nb_outputs=2, name=name)
+
+    def compute_output(self):
+        xz, h0, u = self.x
+        _check_layer_shapes(self, xz, h0, u, 3, "xz:(T, B, 3H), h0:(B, H) and U:(H, 3H)")
+        steps, batch, width = xz.shape
+        n = width // 3
+        dtype = np.result_type(xz, h0, u)
+        # Halving the r and u columns of U and xz makes each sigmoid one tanh:
+        # σ(a) = (1 + tanh(a/2))/2; the n columns (hz_n is kept for backward) stay whole.
+        half = np.ones(width, dtype=dtype)
+        half[:2 * n] = 0.5
+        u_half = u * half
+        xz_half = xz * half
+        gates = np.empty((steps, batch, width), dtype=dtype)   # r, u, n
+        hz = np.empty((steps, batch, width), dtype=dtype)      # h_{t-1}·U (r, u halved)
+        hs = np.empty((steps + 1, batch, n), dtype=dtype)      # h_0 … h_T
+        hs[0] = h0
+        for t in range(steps):
+            np.matmul(hs[t], u_half, out=hz[t])
+            ru, cand = gates[t, :, :2 * n], gates[t, :, 2 * n:]
+            np.add(hz[t, :, :2 * n], xz_half[t, :, :2 * n], out=ru)
+            np.tanh(ru, out=ru)
+            ru *= 0.5
+            ru += 0.5
+            np.multiply(gates[t, :, :n], hz[t, :, 2 * n:], out=cand)
+            cand += xz_half[t, :, 2 * n:]
+            np.tanh(cand, out=cand)
+            h = hs[t + 1]
+            np.subtract(hs[t], cand, out=h)
+            h *= gates[t, :, n:2 * n]
+            h += cand
+        self.gates, self.hz_n, self.hs = gates, hz[..., 2 * n:], hs
+        return [hs[1:], hs[steps]]
+
+    def compute_gradient(self):
+        _, _, u = self.x
+        dhs, dh_last = self.dJdy
+        gates, hs = self.gates, self.hs
+        steps, batch, width = gates.shape
+        n = width // 3
+        factors, a_n = self._factors()
+        update = gates[..., n:2 * n]
+        # dh[t] gathers dJ/dh_t: dJ/dhs_t now, the recurrent paths inside the loop.
+        dh = np.empty_like(hs)
+        dh[0] = 0
+        dh[1:] = dhs
+        dh[steps] += dh_last
+        dhz = np.empty_like(gates)
+        dhz_blocks = dhz.reshape(steps, batch, 3, n)
+        scratch = np.empty((batch, n), dtype=gates.dtype)
+        u_t = u.T
+        for t in range(steps - 1, -1, -1):
+            np.multiply(dh[t + 1, :, None, :], factors[t], out=dhz_blocks[t])
+            np.matmul(dhz[t], u_t, out=scratch)
+            dh[t] += scratch
+            np.multiply(dh[t + 1], update[t], out=scratch)
+            dh[t] += scratch
+        du = None
+        if self.wants(2):
+            du = hs[:-1].reshape(-1, n).T @ dhz.reshape(-1, width)
+        dxz = None
+        if self.wants(0):
+            dxz = dhz  # dJ/dxz = dJ/dhz but in the n block, which r does not scale
+            np.multiply(dh[1:], a_n, out=dhz_blocks[:, :, 2])
+        return [dxz, dh[0] if self.wants(1) else None, du]
+
+    def _factors(self) -> tuple[np.ndarray, np.ndarray]:
+        """[A_r | A_u | A_n⊙r] as (T, B, 3, H), and A_n = (1-u)(1-n²), for all steps."""
+        gates, hs, hz_n = self.gates, self.hs, self.hz_n
+        steps, batch, width = gates.shape
+        n = width // 3
+        r, update, cand = gates[..., :n], gates[..., n:2 * n], gates[..., 2 * n:]
+        factors = np.subtract(1, gates)
+        factors *= gates  # σ(1-σ) in the r and u blocks (whole-array ops, cheaper than slices)
+        blocks = factors.reshape(steps, batch, 3, n)
+        a_n = np.multiply(cand, cand)
+        np.subtract(1, a_n, out=a_n)
+        a_n *= 1 - update
+        blocks[:, :, 0] *= hz_n
+        blocks[:, :, 0] *= a_n
+        blocks[:, :, 1] *= np.subtract(hs[:-1], cand)
+        np.multiply(a_n, r, out=blocks[:, :, 2])
+        return blocks, a_n
+
+
+@register_node
+class RNNLayerNode(Node):
+    """A whole fully-connected recurrent layer over T steps in one node:
+    h_t = tanh(xz_t + h_{t-1}·U).  Inputs xz:(T, B, H) (= x_t·W + b for every step),
+    h0:(B, H), U:(H, H); outputs hs:(T, B, H) (h_1 … h_T), h_T:(B, H).
+
+    Backward, in reverse: dJ/dz_t = δh_t⊙(1 - h_t²) (the factor for all steps at once),
+    δh_{t-1} = dJ/dhs_{t-1} + dJ/dz_t·Uᵀ; dJ/dxz = dJ/dz, dJ/dh0 = δh_0 and
+    dJ/dU = Σ_t h_{t-1}ᵀ·dJ/dz_t as ONE (H, T·B)·(T·B, H) product.
+    """
+
+    n_inputs = 3
+
+    @classmethod
+    def outputs_for(cls, config: dict) -> int:
+        return 2
+
+    def __init__(self, parents, name: str | None = None):
+        super().__init__(parents, nb_outputs=2, name=name)
+
+    def compute_output(self):
+        xz, h0, u = self.x
+        _check_layer_shapes(self, xz, h0, u, 1, "xz:(T, B, H), h0:(B, H) and U:(H, H)")
+        steps, batch, n = xz.shape
+        hs = np.empty((steps + 1, batch, n), dtype=np.result_type(xz, h0, u))  # h_0 … h_T
+        hs[0] = h0
+        for t in range(steps):
+            h = hs[t + 1]
+            np.matmul(hs[t], u, out=h)
+            h += xz[t]
+            np.tanh(h, out=h)
+        self.hs = hs
+        return [hs[1:], hs[steps]]
+
+    def compute_gradient(self):
+        _, _, u = self.x
+        dhs, dh_last = self.dJdy
+        hs = self.hs
+        steps, batch, n = dhs.shape
+        dz = np.multiply(hs[1:], hs[1:])
+        np.subtract(1, dz, out=dz)  # tanh' = 1 - h², for all steps; dJ/dz in place below
+        dh = np.array(dh_last, dtype=hs.dtype)
+        u_t = u.T
+        for t in range(steps - 1, -1, -1):
+            dh += dhs[t]
+            dz[t] *= dh
+            np.matmul(dz[t], u_t, out=dh)
+        du = hs[:-1].reshape(-1, n).T @ dz.reshape(-1, n) if self.wants(2) else None
+        return [dz if self.wants(0) else None, dh if self.wants(1) else None, du]
+
+
+def _check_layer_shapes(node: Node, xz: np.ndarray, h0: np.ndarray, u: np.ndarray,
+                        blocks: int, needs: str) -> None:
+    """xz:(T, B, G·H), h0:(B, H), U:(H, G·H) for a layer node of G gate blocks."""
+    if (xz.ndim != 3 or h0.ndim != 2 or u.shape != (h0.shape[1], blocks * h0.shape[1])
+            or xz.shape[1:] != (h0.shape[0], u.shape[1])):
+        raise ShapeError(f"{node.describe()}: needs {needs}, got {xz.shape}, {h0.shape} and "
+                         f"{u.shape}")

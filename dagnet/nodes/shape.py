@@ -1,4 +1,4 @@
-"""Nodes that move columns around: select, concatenate, split.  Rows are the batch."""
+"""Nodes that move columns around: select, concatenate, split, flatten.  Rows are the batch."""
 
 from __future__ import annotations
 
@@ -105,3 +105,24 @@ class SplitNode(Node):
 
     def compute_gradient(self):
         return [np.concatenate(self.dJdy, axis=1)]
+
+
+@register_node
+class FlattenNode(Node):
+    """y = x with everything after the batch axis in one row, in C order:
+    x:(B, C, H, W) (or any (B, …)) -> (B, C·H·W).  dJ/dx = dJ/dy reshaped to x's shape.
+
+    A view when x is contiguous, as a convolution's or a pooling's output is.
+    """
+
+    n_inputs = 1
+
+    def compute_output(self):
+        x = self.x[0]
+        if x.ndim < 2:
+            raise ShapeError(f"{self.describe()}: needs a batch of arrays (B, …), got shape "
+                             f"{x.shape}")
+        return [x.reshape(x.shape[0], -1)]
+
+    def compute_gradient(self):
+        return [self.dJdy[0].reshape(self.x[0].shape)]

@@ -10,6 +10,7 @@ of B examples, at update number t = 1, 2, ... (k = t - 1 updates before it):
 4. g_i ← g_i + λ θ_i                     (``weight_decay`` with mode "l2")
 5. d_i = compute_direction(i, g_i)      (the algorithm)
 6. θ_i ← (1 - λ s_k) θ_i                 (``weight_decay`` with mode "decoupled")
+   (steps 4 and 6 skip the 1-D parameters when ``weight_decay_vectors`` is False)
 7. θ_i ← θ_i - η s_k d_i                  (s_k: the learning-rate schedule, 1 without)
 
 Why the two weight decays differ: see docs/optimizers.md.  Subclasses declare
@@ -70,9 +71,11 @@ class OptimizationAlgorithm:
 
     Training controls, usable with every algorithm (keyword arguments):
     ``weight_decay`` λ with ``weight_decay_mode`` "decoupled" (the tutorial's
-    θ ← (1 - λ)θ - η∇J) or "l2" (λθ added to the gradient); ``clip_value`` and
-    ``clip_norm`` (global L2 norm over all parameters); ``schedule``, an
-    ``LRSchedule`` multiplying the learning rate.
+    θ ← (1 - λ)θ - η∇J) or "l2" (λθ added to the gradient), on every parameter or,
+    with ``weight_decay_vectors=False``, on those of two or more axes only (weight
+    matrices and embeddings, not biases and normalization gains: nanoGPT's AdamW
+    groups); ``clip_value`` and ``clip_norm`` (global L2 norm over all parameters);
+    ``schedule``, an ``LRSchedule`` multiplying the learning rate.
     """
 
     hyperparameters: tuple[Hyperparameter, ...] = (learning_rate(0.1),)
@@ -84,7 +87,8 @@ class OptimizationAlgorithm:
 
     def __init__(self, parameter_nodes: Sequence[ParameterNode],
                  learning_rate: float | None = None, *, weight_decay: float = 0.0,
-                 weight_decay_mode: str = "decoupled", clip_norm: float | None = None,
+                 weight_decay_mode: str = "decoupled", weight_decay_vectors: bool = True,
+                 clip_norm: float | None = None,
                  clip_value: float | None = None, schedule: LRSchedule | None = None,
                  **hyperparameters):
         self.parameter_nodes = list(parameter_nodes)
@@ -95,6 +99,10 @@ class OptimizationAlgorithm:
             raise ValueError(f"weight_decay_mode must be one of {', '.join(WEIGHT_DECAY_MODES)}"
                              f", got {weight_decay_mode!r}")
         self.weight_decay_mode = weight_decay_mode
+        if not isinstance(weight_decay_vectors, (bool, np.bool_)):
+            raise ValueError(f"weight_decay_vectors must be true or false, got "
+                             f"{weight_decay_vectors!r}")
+        self.weight_decay_vectors = bool(weight_decay_vectors)
         # Decoupled decay multiplies θ by 1 - λ: λ must stay below 1.
         self.weight_decay = check_hyperparameter(
             "weight_decay", weight_decay, 0.0, 1.0 if weight_decay_mode == "decoupled"
@@ -153,9 +161,9 @@ class OptimizationAlgorithm:
                 for g in grads:
                     g *= scale
         learning_rate = self.learning_rate * factor
-        decay = self.weight_decay
         for i, (node, g) in enumerate(zip(nodes, grads)):
             w = node.w
+            decay = self.weight_decay if self.weight_decay_vectors or w.ndim > 1 else 0.0
             if decay and self.weight_decay_mode == "l2":
                 work = self.work_array(i)
                 np.multiply(w, decay, out=work)
@@ -212,7 +220,8 @@ class OptimizationAlgorithm:
         """Constructor keyword arguments (JSON-ready) that rebuild this optimizer: the
         learning rate, the controls, then the other declared hyperparameters."""
         controls = {"learning_rate": self.learning_rate, "weight_decay": self.weight_decay,
-                    "weight_decay_mode": self.weight_decay_mode, "clip_norm": self.clip_norm,
+                    "weight_decay_mode": self.weight_decay_mode,
+                    "weight_decay_vectors": self.weight_decay_vectors, "clip_norm": self.clip_norm,
                     "clip_value": self.clip_value,
                     "schedule": None if self.schedule is None else self.schedule.config()}
         return {**controls, **{h.name: getattr(self, h.name) for h in self.hyperparameters}}

@@ -134,6 +134,9 @@ def _add_control_arguments(group) -> None:
     group.add_argument("--weight-decay-mode", choices=["decoupled", "l2"], default="decoupled",
                        help="decoupled: w <- (1 - LAMBDA) w - lr d (the tutorial's, AdamW's); "
                             "l2: LAMBDA w added to the gradient (default %(default)s)")
+    group.add_argument("--weight-decay-vectors", action=argparse.BooleanOptionalAction,
+                       default=True, help="decay the 1-D parameters (biases, gains) too; "
+                                          "--no-weight-decay-vectors: matrices only (default on)")
     group.add_argument("--clip-norm", type=positive_float, default=None, metavar="NORM",
                        help="rescale the gradients when their global L2 norm exceeds NORM")
     group.add_argument("--clip-value", type=positive_float, default=None, metavar="VALUE",
@@ -181,6 +184,7 @@ def make_optimizer(args: argparse.Namespace, parameter_nodes: Sequence[Parameter
             name, parameter_nodes, learning_rate=args.lr, **options,
             weight_decay=getattr(args, "weight_decay", 0.0),
             weight_decay_mode=getattr(args, "weight_decay_mode", "decoupled"),
+            weight_decay_vectors=getattr(args, "weight_decay_vectors", True),
             clip_norm=getattr(args, "clip_norm", None),
             clip_value=getattr(args, "clip_value", None), schedule=schedule)
     except ValueError as exc:  # hyperparameters are validated by the constructors

@@ -87,7 +87,7 @@ def update_docs(root: Path, run: dict, docs_dir: Path) -> list[Path]:
     """Copy figures and numbers of the run in ``root`` into ``docs_dir``; rewrite the
     pages' blocks.  Returns the pages rewritten."""
     results = load_results(docs_dir)
-    environment = run.get("environment") or {}
+    environment = report.machine_of(run)
     for name, record in run["experiments"].items():
         if record["status"] != "ok" or name not in BY_NAME:
             continue

@@ -232,8 +232,14 @@ def _timings_section(run: dict) -> str:
             + _table(["command", "started", "seconds"], runs) + "\n</section>")
 
 
+def machine_of(run: dict) -> dict:
+    """The machine a reproduce run describes (``machine``; ``environment`` in records
+    written before the run-record schema)."""
+    return run.get("machine") or run.get("environment") or {}
+
+
 def environment_rows(root: Path, run: dict) -> list[list[str]]:
-    env = run.get("environment") or {}
+    env = machine_of(run)
     seeds = []
     for name, record in _ordered(run):
         if record["status"] != "ok":

@@ -18,6 +18,7 @@ from dagnet.cli import main
 from dagnet.errors import DagnetError
 from dagnet.reproduce.docs import load_results, render_block, update_docs
 from dagnet.reproduce.experiments import EXPERIMENTS, PARTS, display_command, select
+from dagnet.training.record import check_record
 from tests.cli.test_mnist import fake_mnist
 
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
@@ -92,7 +93,7 @@ def write_tiny_data(folder: Path) -> Path:
 def tiny_run(tmp_path_factory):
     data = write_tiny_data(tmp_path_factory.mktemp("data"))
     out = tmp_path_factory.mktemp("reproduce")
-    code = main(["reproduce", "--budget", "tiny", "--data-dir", str(data), "--out", str(out)])
+    code = main(["reproduce", "--budget", "tiny", "--data", str(data), "--out", str(out)])
     return code, out
 
 
@@ -100,11 +101,15 @@ def test_a_tiny_run_runs_every_experiment_and_writes_a_well_formed_page(tiny_run
     code, out = tiny_run
     assert code == 0
     run = json.loads((out / "metrics.json").read_text())
+    check_record(run)  # reproduce's own record follows the run-record schema
     assert run["command"] == "reproduce" and run["budget"] == "tiny"
+    assert run["stop_reason"] == "done" and run["files"]["page"] == "index.html"
     assert list(run["experiments"]) == [e.name for e in EXPERIMENTS]
     for name, record in run["experiments"].items():
         assert record["status"] == "ok", (name, record)
         assert (out / name / "metrics.json").is_file() and record["seconds"] > 0
+        assert run["files"][name] == f"{name}/metrics.json"
+    assert run["final"]["name"] == EXPERIMENTS[-1].name and run["train_seconds"] > 0
     page = check_page(out / "index.html")
     assert page.images, "no figure on the page"
     for src in page.images + [h for h in page.links if not h.startswith(("#", "http"))]:
@@ -132,7 +137,8 @@ def test_the_page_has_the_headline_table_with_numbers_from_the_runs(tiny_run):
     mnist = json.loads((out / "mnist-10" / "metrics.json").read_text())
     row = by_quantity["MNIST, [10], 1 epoch: test accuracy"]
     assert row[1] == "91.5%" and row[2] == f"{100 * mnist['test_accuracy']:.2f}%"
-    assert row[4] == "dagnet mnist --layers 10 --float32 --epochs 1 --batch-size 128 --lr 2"
+    assert row[4] == ("dagnet mnist --layers 10 --dtype float32 --epochs 1 --batch-size 128 "
+                      "--lr 2")
     charrnn = json.loads((out / "charrnn" / "metrics.json").read_text())
     row = next(r for q, r in by_quantity.items() if "validation loss" in q)
     assert row[0].startswith("char-rnn, 2 × 16 LSTM")
@@ -151,14 +157,14 @@ def test_the_page_shows_generated_text_timings_environment_and_the_budget(tiny_r
     for section in ("timings", "environment"):
         assert f'<section id="{section}">' in text
     run = json.loads((out / "metrics.json").read_text())
-    assert run["environment"]["cpu_count"] >= 1 and run["environment"]["numpy"]
+    assert run["machine"]["cpu_count"] >= 1 and run["machine"]["numpy"] == np.__version__
 
 
 def test_missing_data_is_reported_as_skipped_not_a_crash(tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "out"
-    code = main(["reproduce", "--budget", "tiny", "--data-dir", str(empty), "--out", str(out),
+    code = main(["reproduce", "--budget", "tiny", "--data", str(empty), "--out", str(out),
                  "--only", "xor-tanh", "mnist-10", "optimizers-mnist", "charrnn"])
     assert code == 0
     records = json.loads((out / "metrics.json").read_text())["experiments"]
@@ -190,7 +196,10 @@ def test_a_failing_experiment_is_reported_and_the_run_goes_on(tmp_path, monkeypa
     assert code == 1
     err = capsys.readouterr().err
     assert "[1/3] xor-tanh: failed" in err and "[3/3] lr-sweep: ok" in err
-    records = json.loads((out / "metrics.json").read_text())["experiments"]
+    run = json.loads((out / "metrics.json").read_text())
+    check_record(run)
+    assert run["stop_reason"] == "error"
+    records = run["experiments"]
     assert records["xor-tanh"]["error"] == "RuntimeError: a bug in xor"
     assert records["disk-tanh"]["error"] == "dagnet disk: error: the disk refuses"
     assert records["lr-sweep"]["status"] == "ok"
@@ -204,6 +213,8 @@ def test_a_failing_experiment_is_reported_and_the_run_goes_on(tmp_path, monkeypa
     assert main(["reproduce", "--budget", "tiny", "--out", str(out), "--only", "disk-tanh"]) == 0
     run = json.loads((out / "metrics.json").read_text())
     assert [r["status"] for r in run["experiments"].values()] == ["ok"] * 3
+    assert run["stop_reason"] == "done" and run["argv"][-2:] == ["--only", "disk-tanh"]
+    assert {name for name in run["files"] if name != "page"} == set(run["experiments"])
     assert len(run["invocations"]) == 3 and not (out / "xor-tanh" / "log.txt").read_text(
         ).count("Traceback")
     assert main(["reproduce", "--out", str(out), "--report-only"]) == 0
@@ -223,13 +234,55 @@ def test_bad_invocations_are_one_line_errors(tmp_path, capsys):
     assert main(["reproduce", "--report-only", "--out", str(tmp_path / "c")]) == 1
 
 
+def test_ctrl_c_stops_the_run_with_its_record_and_exit_130(tmp_path, monkeypatch, capsys):
+    def interrupted(args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dagnet.cli.toy, "run_disk", interrupted)
+    out = tmp_path / "out"
+    assert main(["reproduce", "--budget", "tiny", "--out", str(out),
+                 "--only", "lr-sweep", "xor-tanh", "disk-tanh"]) == 130
+    run = json.loads((out / "metrics.json").read_text())
+    check_record(run)
+    assert run["stop_reason"] == "interrupted"
+    assert {name: r["status"] for name, r in run["experiments"].items()} == {
+        "xor-tanh": "ok", "disk-tanh": "interrupted"}  # lr-sweep, after it, did not run
+    check_page(out / "index.html")
+
+
+@pytest.mark.parametrize("option", [["--seed", "-1"], ["--seed", "x"], ["--budget", "huge"],
+                                    ["--out", ""], ["--only"], ["--quick", "--budget", "tiny"]])
+def test_bad_arguments_are_refused_by_the_parser(option, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["reproduce", *option] + (["--out", str(tmp_path)] if "--out" not in option
+                                       else []))
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "error:" in err and "Traceback" not in err
+    assert not (tmp_path / "metrics.json").exists()
+
+
+def test_charrnn_keeps_the_seed_of_its_figures_unless_one_is_given():
+    from dagnet.reproduce.experiments import BY_NAME, Context
+
+    for budget in ("tiny", "full"):
+        argv = BY_NAME["charrnn"].argv(Context(budget))
+        assert argv[argv.index("--seed") + 1] == "123"
+    argv = BY_NAME["charrnn"].argv(Context("full", seed=5))
+    assert argv.count("--seed") == 1 and argv[argv.index("--seed") + 1] == "5"
+    assert "--seed" not in BY_NAME["xor-tanh"].argv(Context("full"))
+    for name in ("mnist-10", "mnist-128-64-10"):
+        argv = BY_NAME[name].argv(Context("full"))
+        assert argv[argv.index("--dtype") + 1] == "float32"
+
+
 def test_selection_and_displayed_commands():
     assert [e.name for e in select(["part2"])] == ["mnist-10", "mnist-128-64-10"]
     assert [e.name for e in select(["charrnn", "xor-relu"])] == ["xor-relu", "charrnn"]
     assert select(None) == EXPERIMENTS and set(e.part for e in EXPERIMENTS) == set(PARTS)
     with pytest.raises(KeyError):
         select(["part9"])
-    argv = ["mnist", "--layers", "10", "--data-dir", "/d", "--out", "/r/x", "--no-progress"]
+    argv = ["mnist", "--layers", "10", "--data", "/d", "--out", "/r/x", "--quiet"]
     assert display_command(argv) == "dagnet mnist --layers 10"
     assert (display_command(["charrnn", "sample", "/r/charrnn/best.safetensors"], Path("/r"))
             == "dagnet charrnn sample charrnn/best.safetensors")

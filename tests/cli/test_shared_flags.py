@@ -13,7 +13,7 @@ from dagnet.cli import build_parser, leaf_parser, main
 from tests.conftest import ROOT
 
 README = (ROOT / "README.md").read_text(encoding="utf-8")
-TRAINING = [["xor"], ["disk"], ["mnist"], ["reber"], ["charrnn", "train"]]
+TRAINING = [["xor"], ["disk"], ["mnist"], ["reber"], ["charrnn", "train"], ["gpt", "train"]]
 COMPARISONS = [["lr-sweep"], ["reber-compare"], ["optimizers"], ["trajectories"]]
 SHARED = {"--seed": 0, "--out": None, "--dtype": "float32", "--quiet": False,
           "--json": False, "--config": None, "--resume": None, "--data": None}

@@ -15,8 +15,11 @@ from dagnet.data.text import (
     CharStreams,
     Vocabulary,
     locate_tiny_shakespeare,
+    random_windows,
     read_text,
+    split_symbols,
     text_streams,
+    text_windows,
 )
 from dagnet.errors import DataError
 from tests.conftest import SHARED_DATA, require_data
@@ -127,6 +130,34 @@ def test_text_streams_reads_checks_and_describes_a_file(tmp_path, monkeypatch):
     with pytest.raises(DataError, match=r"vocabulary mismatch: .*t.txt has 2 character\(s\) "
                                         r"the model was not trained with: ',' 'q'"):
         text_streams("t.txt", 4, 10, vocabulary=Vocabulary("abehinorstu \n"))
+
+
+def test_nanogpts_split_and_random_windows():
+    symbols = np.arange(100)
+    train, val = split_symbols(symbols)
+    assert train.tolist() == list(range(90)) and val.tolist() == list(range(90, 100))
+    X, Y = random_windows(train, 8, 500, np.random.default_rng(0))
+    assert X.shape == Y.shape == (500, 8)
+    np.testing.assert_array_equal(X[:, 1:], X[:, :-1] + 1)     # consecutive symbols
+    np.testing.assert_array_equal(Y, X + 1)                     # each followed by the next
+    assert X[:, 0].min() == 0 and Y.max() == 89                 # every start, within train
+    again, _ = random_windows(train, 8, 500, np.random.default_rng(0))
+    np.testing.assert_array_equal(X, again)
+    with pytest.raises(ValueError, match="windows of 8 symbols and the one after need 9"):
+        random_windows(np.arange(8), 8, 1, np.random.default_rng(0))
+
+
+def test_text_windows_reads_a_file_and_refuses_one_too_short(tmp_path):
+    text = "to be or not to be, that is the question\n" * 20
+    (tmp_path / "t.txt").write_text(text)
+    windows = text_windows(tmp_path / "t.txt", 16)
+    assert windows.description["characters"] == len(text) == 820
+    assert len(windows.train) == 738 and len(windows.val) == 82
+    assert windows.vocabulary.decode(windows.val) == text[738:]
+    with pytest.raises(DataError, match=r"t.txt: 820 characters are too short for windows of "
+                                        r"82 in both the training \(738\) and validation "
+                                        r"\(82\) parts: use a smaller --block-size"):
+        text_windows(tmp_path / "t.txt", 82)
 
 
 def test_tiny_shakespeare_is_the_known_file():

@@ -147,3 +147,11 @@ def test_recurrent_network_fit_on_sequences_with_class_indices(rng):
     assert history[-1]["loss"] < 0.2 * history[0]["loss"]
     predicted = net.predict(X).argmax(axis=-1)
     assert np.mean(predicted[1:] == symbols[:-1]) > 0.95
+
+
+def test_fit_keeps_symbol_indices_integers(rng):
+    symbols = rng.integers(0, 3, (5, 32))
+    net = RecurrentNetwork("lstm", 3, 6, 3, inputs="indices", rng=np.random.default_rng(0))
+    history = net.fit(symbols, np.vstack([np.full((1, 32), -1), symbols[:-1]]), epochs=3,
+                      batch_size=8, learning_rate=0.05, seed=0)
+    assert history[-1]["loss"] < history[0]["loss"]

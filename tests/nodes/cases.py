@@ -1,8 +1,9 @@
 """The table of every node type: how to build it, its inputs, and a NumPy reference.
 
 Each case gives ``make(parents) -> node``, ``inputs(rng, n, m)`` (arrays for a batch of
-n rows and m features), ``reference(*inputs) -> list of outputs`` computed independently
-of dagnet, and which inputs are differentiable.  tests/nodes/test_table.py runs the
+n rows and m features; image cases make n images of 2 channels and (m+1)×m pixels),
+``reference(*inputs) -> list of outputs`` computed independently of dagnet, and which
+inputs are differentiable.  tests/nodes/test_table.py runs the
 forward comparison and the float64 gradient check on every case, and fails when a
 node class of dagnet has no case here.
 """
@@ -123,6 +124,86 @@ def ref_attention(q, k, v, n_heads, causal=True):
 def ref_sparse_cross_entropy(i, z):
     logp = np.log(ref_softmax(z))
     return -np.take_along_axis(logp, i.astype(int)[..., None], axis=-1).sum()
+
+
+def ref_gru_layer(xz, h, u):
+    """hs and h_T of a GRU layer: ``ref_gru_step`` applied step by step."""
+    hs = []
+    for t in range(len(xz)):
+        (h,) = ref_gru_step(h, xz[t], h @ u)
+        hs.append(h)
+    return [np.array(hs), h]
+
+
+def ref_rnn_layer(xz, h, u):
+    """hs and h_T of a plain RNN layer, h_t = tanh(xz_t + h_{t-1}·U)."""
+    hs = []
+    for t in range(len(xz)):
+        h = np.tanh(xz[t] + h @ u)
+        hs.append(h)
+    return [np.array(hs), h]
+def images(rng, b, f, channels=2):
+    """b images of (f+1)×f pixels: not square, so that swapped height and width show."""
+    return rng.standard_normal((b, channels, f + 1, f))
+
+
+def distinct_images(rng, b, f, channels=2):
+    """Like ``images``, with values at least 4/size apart: a max never changes hands
+    within a central difference."""
+    shape = (b, channels, f + 1, f)
+    size = int(np.prod(shape))
+    return (rng.permutation(size) * (4 / size) - 2).reshape(shape)
+
+
+def ref_conv2d(x, w, b=None, stride=(1, 1), padding=(0, 0)):
+    """Cross-correlation by a sum over the kernel positions of shifted, strided images."""
+    (sh, sw), (ph, pw) = stride, padding
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    n_out, _, kh, kw = w.shape
+    Ho, Wo = (xp.shape[2] - kh) // sh + 1, (xp.shape[3] - kw) // sw + 1
+    y = np.zeros((x.shape[0], n_out, Ho, Wo))
+    for u in range(kh):
+        for v in range(kw):
+            patch = xp[:, :, u:u + sh * (Ho - 1) + 1:sh, v:v + sw * (Wo - 1) + 1:sw]
+            y += np.einsum("bchw,oc->bohw", patch, w[:, :, u, v])
+    return y if b is None else y + b[None, :, None, None]
+
+
+def ref_pool(x, kernel, stride, reduce):
+    """``reduce`` (np.max, np.mean) of every window, one output pixel at a time."""
+    Ho, Wo = (x.shape[2] - kernel) // stride + 1, (x.shape[3] - kernel) // stride + 1
+    y = np.empty(x.shape[:2] + (Ho, Wo))
+    for i in range(Ho):
+        for j in range(Wo):
+            window = x[:, :, stride * i:stride * i + kernel, stride * j:stride * j + kernel]
+            y[:, :, i, j] = reduce(window, axis=(2, 3))
+    return y
+
+
+def ref_batch_norm(x, gamma, beta, mean=None, var=None, eps=1e-5):
+    """Per feature (axis 1); batch statistics unless ``mean`` and ``var`` are given."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if mean is None:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)
+    x_hat = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    return x_hat * gamma.reshape(shape) + beta.reshape(shape)
+
+
+RUNNING_MEAN, RUNNING_VAR = np.array([0.3, -0.2]), np.array([0.5, 2.0])
+
+
+def batch_norm_in_eval(parents):
+    node = n.BatchNormNode(parents, 2)
+    node.load_state_arrays({"running_mean": RUNNING_MEAN, "running_var": RUNNING_VAR})
+    node.training = False
+    return node
+
+
+def dropout_in_eval(parents):
+    node = n.DropoutNode(parents, 0.3, rng=np.random.default_rng(42))
+    node.training = False
+    return node
 
 
 CASES: list[NodeCase] = [
@@ -297,4 +378,49 @@ CASES: list[NodeCase] = [
     NodeCase(n.SparseSoftmaxCrossEntropyNode, lambda p: n.SparseSoftmaxCrossEntropyNode(p),
              lambda r, b, f: [r.integers(0, f, (2, b)), 4 * normal(r, 2, b, f)],
              lambda i, z: [ref_sparse_cross_entropy(i, z)], differentiable=(False, True)),
+    NodeCase(n.GRULayerNode, lambda p: n.GRULayerNode(p),
+             lambda r, b, f: [2 * normal(r, 3, b, 3 * f), normal(r, b, f),
+                              normal(r, f, 3 * f) / np.sqrt(f)],
+             lambda xz, h, u: ref_gru_layer(xz, h, u)),
+    NodeCase(n.RNNLayerNode, lambda p: n.RNNLayerNode(p),
+             lambda r, b, f: [normal(r, 3, b, f), normal(r, b, f), normal(r, f, f) / np.sqrt(f)],
+             lambda xz, h, u: ref_rnn_layer(xz, h, u)),
+    # Images (B, C, H, W): dagnet/nodes/convolution.py, normalization.py, FlattenNode.
+    NodeCase(n.Conv2DNode, lambda p: n.Conv2DNode(p, stride=1, padding=1),
+             lambda r, b, f: [images(r, b, f), normal(r, 3, 2, 3, 3), normal(r, 3)],
+             lambda x, w, c: [ref_conv2d(x, w, c, padding=(1, 1))], label="bias"),
+    NodeCase(n.Conv2DNode, lambda p: n.Conv2DNode(p, stride=2, padding=(1, 0)),
+             lambda r, b, f: [images(r, b, f), normal(r, 3, 2, 3, 2)],
+             lambda x, w: [ref_conv2d(x, w, stride=(2, 2), padding=(1, 0))], label="strided"),
+    NodeCase(n.MaxPool2DNode, lambda p: n.MaxPool2DNode(p, 2),
+             lambda r, b, f: [distinct_images(r, b, f)],
+             lambda x: [ref_pool(x, 2, 2, np.max)], label="tiled"),
+    NodeCase(n.MaxPool2DNode, lambda p: n.MaxPool2DNode(p, 3, stride=2),
+             lambda r, b, f: [distinct_images(r, b, f)],
+             lambda x: [ref_pool(x, 3, 2, np.max)], label="overlapping"),
+    NodeCase(n.AvgPool2DNode, lambda p: n.AvgPool2DNode(p, 2),
+             lambda r, b, f: [images(r, b, f)],
+             lambda x: [ref_pool(x, 2, 2, np.mean)], label="tiled"),
+    NodeCase(n.AvgPool2DNode, lambda p: n.AvgPool2DNode(p, 3, stride=2),
+             lambda r, b, f: [images(r, b, f)],
+             lambda x: [ref_pool(x, 3, 2, np.mean)], label="overlapping"),
+    NodeCase(n.GlobalAveragePoolNode, lambda p: n.GlobalAveragePoolNode(p),
+             lambda r, b, f: [images(r, b, f)], lambda x: [x.mean(axis=(2, 3))]),
+    NodeCase(n.FlattenNode, lambda p: n.FlattenNode(p),
+             lambda r, b, f: [images(r, b, f)], lambda x: [x.reshape(len(x), -1)]),
+    NodeCase(n.BatchNormNode, lambda p: n.BatchNormNode(p, 2),
+             lambda r, b, f: [2 * images(r, b, f) + 1, normal(r, 2), normal(r, 2)],
+             lambda x, g, c: [ref_batch_norm(x, g, c)], label="images"),
+    NodeCase(n.BatchNormNode, lambda p: n.BatchNormNode(p, 4),
+             lambda r, b, f: [2 * normal(r, b, 4) - 1, normal(r, 4), normal(r, 4)],
+             lambda x, g, c: [ref_batch_norm(x, g, c)], label="rows"),
+    NodeCase(n.BatchNormNode, batch_norm_in_eval,
+             lambda r, b, f: [images(r, b, f), normal(r, 2), normal(r, 2)],
+             lambda x, g, c: [ref_batch_norm(x, g, c, RUNNING_MEAN, RUNNING_VAR)],
+             label="eval"),
+    NodeCase(n.DropoutNode, lambda p: n.DropoutNode(p, 0.3, rng=np.random.default_rng(42)),
+             lambda r, b, f: [images(r, b, f)],
+             lambda x: [x * (np.random.default_rng(42).random(x.shape) >= 0.3) / 0.7]),
+    NodeCase(n.DropoutNode, dropout_in_eval,
+             lambda r, b, f: [images(r, b, f)], lambda x: [x], label="eval"),
 ]

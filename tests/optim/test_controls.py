@@ -47,6 +47,23 @@ def test_l2_decay_goes_through_the_algorithms_state():
     assert decayed.w[0] == pytest.approx(2.97 - 0.0447, abs=1e-15)
 
 
+@pytest.mark.parametrize("mode", ["decoupled", "l2"])
+def test_weight_decay_can_spare_the_vectors(mode):
+    """nanoGPT's AdamW groups: matrices and embeddings decay, biases and gains do not."""
+    matrix, vector = ParameterNode(np.full((2, 2), 2.0)), ParameterNode(np.full(2, 2.0))
+    optimizer = GradientDescent([matrix, vector], 0.1, weight_decay=0.25,
+                                weight_decay_mode=mode, weight_decay_vectors=False)
+    optimizer.step([np.ones((2, 2)), np.ones(2)])
+    np.testing.assert_array_equal(vector.w, [2.0 - 0.1, 2.0 - 0.1])
+    shrunk = 0.75 * 2.0 - 0.1 if mode == "decoupled" else 2.0 - 0.1 * (1 + 0.5)
+    np.testing.assert_allclose(matrix.w, shrunk, rtol=0, atol=1e-15)
+    assert optimizer.config()["weight_decay_vectors"] is False
+    rebuilt = GradientDescent.from_config([matrix, vector], optimizer.config())
+    assert rebuilt.weight_decay_vectors is False
+    with pytest.raises(ValueError, match="weight_decay_vectors must be true or false"):
+        GradientDescent([matrix], weight_decay_vectors="no")
+
+
 def test_with_adam_the_two_decays_differ():
     """Adam divides the L2 term by √v̂: for a weight with no other gradient every
     step is ≈ η whatever λ, while decoupled decay shrinks it by the factor (1 - λ)."""
