@@ -40,3 +40,8 @@ class FileWriteError(DagnetError, OSError):
 class ExportError(DagnetError, ValueError):
     """A model cannot be written in another framework's format (ONNX, PyTorch names):
     a node with no equivalent there, or weights that do not fit the other layout."""
+
+
+class DistributedError(DagnetError):
+    """Processes training together over MPI cannot go on: mpi4py is missing, they disagree
+    about the model or the data, or one of them failed."""

@@ -24,6 +24,7 @@ REFERENCES: dict[str, str] = {
     "torch": "compare",
     "onnx": "onnx",
     "onnxruntime": "onnx",
+    "mpi4py": "mpi",
 }
 
 

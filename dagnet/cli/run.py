@@ -15,9 +15,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from dagnet.argtypes import non_negative_int, out_folder, threads
+from dagnet.distributed import DistributedRun
 from dagnet.threads import set_threads
 from dagnet.training import check_options, jsonable
-from dagnet.training.run import Run, say
+from dagnet.training.run import say
 
 DTYPES = ("float32", "float64")
 
@@ -66,8 +67,9 @@ def add_debug_argument(parser: argparse.ArgumentParser) -> None:
 
 # -- a command's run ----------------------------------------------------------------------------
 
-class CommandRun(Run):
-    """A ``dagnet.training.Run`` made from a command's arguments, with its resume rules.
+class CommandRun(DistributedRun):
+    """A ``dagnet.training.Run`` made from a command's arguments, with its resume rules;
+    under ``mpirun -n K``, data-parallel (``dagnet.distributed.DistributedRun``).
 
     ``fixed`` lists the options a resumed run may not change (architecture, data
     shape, dtype, optimizer); the others (epochs, budgets, learning rate...) may.

@@ -189,6 +189,12 @@ class Trainer:
         if self._stop_request is None:
             self._stop_request = (reason, message)
 
+    @property
+    def stop_request(self) -> tuple[str, str] | None:
+        """``(reason, message)`` of the stop requested during this step, if any (processes
+        training together compare theirs: ``dagnet.distributed``)."""
+        return self._stop_request
+
     # -- the loop ----------------------------------------------------------------------
 
     def run(self) -> History:
