@@ -155,3 +155,14 @@ def test_fit_keeps_symbol_indices_integers(rng):
     history = net.fit(symbols, np.vstack([np.full((1, 32), -1), symbols[:-1]]), epochs=3,
                       batch_size=8, learning_rate=0.05, seed=0)
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_a_fresh_process_loads_every_model_format(tmp_path):
+    import subprocess
+    import sys
+
+    path = CharRNN("abc", [4]).save(tmp_path / "c.safetensors")
+    code = f"import dagnet; print(type(dagnet.load({str(path)!r})).__name__)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "CharRNN"
