@@ -133,3 +133,11 @@ def apply_config(leaf: argparse.ArgumentParser, path: Path) -> None:
                               f"{', '.join(map(str, action.choices))}")
         defaults[action.dest] = converted if isinstance(value, list) else converted[0]
     leaf.set_defaults(**defaults)
+
+
+def take_checkpoint_options(args: argparse.Namespace, saved_options: dict) -> None:
+    """A resumed run continues the saved one: every option of the checkpoint's run that
+    the command line does not give again takes the checkpoint's value."""
+    given = getattr(args, "given", set())
+    vars(args).update({key: value for key, value in saved_options.items()
+                       if key not in given and hasattr(args, key)})

@@ -25,6 +25,7 @@ from dagnet.argtypes import (
     non_negative_int,
     positive_float,
     positive_int,
+    take_checkpoint_options,
 )
 from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments, say
 from dagnet.data.text import TRAIN_FRACTION, describe_chars, text_streams
@@ -127,7 +128,7 @@ def resumed(args: argparse.Namespace, model_class: type = CharRNN) -> tuple:
         return None, None
     model = model_class.load(args.resume)
     saved = training.training_state(model, args.resume)
-    vars(args).update({k: v for k, v in saved["options"].items() if k not in args.given})
+    take_checkpoint_options(args, saved["options"])
     return model, saved
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from dagnet.argtypes import positive_float, positive_int
+from dagnet.argtypes import positive_float, positive_int, take_checkpoint_options
 from dagnet.cli.run import CommandRun, add_run_arguments
 from dagnet.data import reber
 from dagnet.experiments import reber as experiment
@@ -86,9 +86,7 @@ def _resumed(args: argparse.Namespace) -> RecurrentNetwork | None:
     if args.resume is None:
         return None
     model = RecurrentNetwork.load(args.resume)
-    for key, value in training_state(model, args.resume)["options"].items():
-        if key not in getattr(args, "given", set()) and hasattr(args, key):
-            setattr(args, key, value)
+    take_checkpoint_options(args, training_state(model, args.resume)["options"])
     return model
 
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from dagnet.argtypes import non_negative_int, out_folder, threads
+from dagnet.argtypes import non_negative_int, out_folder, take_checkpoint_options, threads
 from dagnet.distributed import DistributedRun
 from dagnet.threads import set_threads
 from dagnet.training import check_options, jsonable
@@ -94,13 +94,12 @@ class CommandRun(DistributedRun):
 
     def check_resume(self, saved_options: dict) -> None:
         """Refuse a --resume whose explicit options contradict the checkpoint's, and take
-        the checkpoint's value for every fixed option not given again."""
+        the checkpoint's value for every option not given again."""
         given = {k: v for k, v in self.options().items()
                  if k in getattr(self.args, "given", set())}
         check_options(saved_options, given, self.fixed, self.args.resume)
-        for key in self.fixed:
-            if key in saved_options and key not in given:
-                setattr(self.args, key, saved_options[key])
+        take_checkpoint_options(self.args, saved_options)
+        self.record.update(seed=self.args.seed)
 
     def finish(self, summary: str, **figures) -> int:
         """Write metrics.json with ``figures``, print ``summary`` (and --json), and give the

@@ -71,10 +71,7 @@ def _start(args: argparse.Namespace, command: str) -> tuple[CommandRun, GraphMod
         return run, None
     model = GraphModel.load(args.resume)
     saved = training_state(model, args.resume)["options"]
-    run.check_resume(saved)
-    given = getattr(args, "given", set())  # the checkpoint's value for any option not given
-    vars(args).update({k: v for k, v in saved.items() if k in FIXED or k not in given})
-    run.record.update(seed=args.seed)
+    run.check_resume(saved)  # the checkpoint's value for every option not given again
     return run, model
 
 

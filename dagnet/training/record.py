@@ -19,6 +19,7 @@ import numpy as np
 
 from dagnet.files import write_json
 from dagnet.training.extensions import jsonable
+from dagnet.training.trainer import STOP_REASONS
 from dagnet.version import __version__
 
 RECORD_FILE = "metrics.json"
@@ -31,7 +32,6 @@ REQUIRED: dict[str, tuple] = {
     "train_seconds": (float, int), "stop_reason": (str,), "final": (dict,),
     "best": (dict, type(None)), "files": (dict,), "world_size": (int,),
 }
-STOP_REASONS = ("done", "budget", "interrupted", "diverged", "error")
 
 
 def environment() -> dict:
