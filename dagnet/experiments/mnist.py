@@ -235,7 +235,7 @@ def architecture(args: argparse.Namespace, model: GraphModel) -> dict:
 def draw_figures(folder: Path, model: GraphModel, preprocessing: Preprocessing,
                  history: Sequence[dict], X_test: np.ndarray, test_images: np.ndarray,
                  test_labels: np.ndarray, title: str, three_d: bool = False,
-                 chunk: int = 10000, n_maps: int = 4) -> dict:
+                 chunk: int = 10000, n_maps: int = 3) -> dict:
     """The figures of a ``dagnet mnist`` run (``dagnet.viz.mnist.draw_mnist_run``), and
     for a convolutional net filters.png (its first layer's kernels) and feature_maps.png
     (what each convolution layer makes of the first ``n_maps`` test digits)."""
