@@ -162,7 +162,8 @@ def run_mnist(args: argparse.Namespace) -> int:
     figures = draw_figures(run.folder, model, preprocessing, history.entries, X_test,
                              test_images, test_labels, f"MNIST, {describe_model(args)}, "
                              f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}",
-                             three_d=args.three_d, chunk=recipe.eval_batch_size)
+                             three_d=args.three_d, chunk=recipe.eval_batch_size,
+                             train_measured=recipe.measured_subset(len(X)))
     run.record.add_file("checkpoint", run.folder / MODEL_FILE)
     test_accuracy = history.last.get("test_accuracy")
     return run.finish(
@@ -175,8 +176,7 @@ def run_mnist(args: argparse.Namespace) -> int:
         history=history.entries, model=args.model, **architecture(args, model),
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
         lr_schedule=args.lr_schedule, preprocessing=args.preprocessing, dtype=args.dtype,
-        train_images=len(X), train_accuracy_images=min(len(X), recipe.train_eval_size
-                                                        or len(X)),
+        train_images=len(X), train_accuracy_images=recipe.measured_subset(len(X)) or len(X),
         test_images=len(X_test), **figures)
 
 

@@ -48,6 +48,12 @@ class Recipe:
     eval_batch_size: int = 10000  # images per forward pass when evaluating
     train_eval_size: int | None = None  # training images measured each epoch (None: all)
 
+    def measured_subset(self, n_train: int) -> int | None:
+        """How many of ``n_train`` training images the training accuracy is measured on,
+        when that is fewer than all of them; None otherwise."""
+        size = self.train_eval_size
+        return size if size is not None and size < n_train else None
+
 
 # The convolutional recipe (Adam 1e-3, cosine decay) is a reasonable start, not yet the
 # tuned one; its figures are in docs/part7-convolution.md.  Evaluation goes 1,000 images
@@ -235,12 +241,16 @@ def architecture(args: argparse.Namespace, model: GraphModel) -> dict:
 def draw_figures(folder: Path, model: GraphModel, preprocessing: Preprocessing,
                  history: Sequence[dict], X_test: np.ndarray, test_images: np.ndarray,
                  test_labels: np.ndarray, title: str, three_d: bool = False,
-                 chunk: int = 10000, n_maps: int = 3) -> dict:
+                 chunk: int = 10000, n_maps: int = 3, train_measured: int | None = None
+                 ) -> dict:
     """The figures of a ``dagnet mnist`` run (``dagnet.viz.mnist.draw_mnist_run``), and
     for a convolutional net filters.png (its first layer's kernels) and feature_maps.png
-    (what each convolution layer makes of the first ``n_maps`` test digits)."""
+    (what each convolution layer makes of the first ``n_maps`` test digits).
+    ``train_measured``: the training accuracy was measured on that many images only."""
+    label = "train" if train_measured is None else f"train ({train_measured:,} images)"
     figures = draw_mnist_run(folder, model, preprocessing, history, X_test, test_images,
-                             test_labels, title, three_d=three_d, chunk=chunk)
+                             test_labels, title, three_d=three_d, chunk=chunk,
+                             train_label=label)
     if model_kind(model) != "mlp":
         figures["figures"] += [
             plot_filters(folder / "filters.png", first_kernels(model)).name,

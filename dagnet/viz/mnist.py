@@ -45,12 +45,13 @@ def _grid(n: int, columns: int | None = None) -> tuple[int, int]:
 
 
 def plot_learning_curves(path: str | os.PathLike, history: Sequence[dict],
-                         title: str = "") -> Path:
-    """Train and test accuracy per epoch (left) and the training cost (right)."""
+                         title: str = "", train_label: str = "train") -> Path:
+    """Train and test accuracy per epoch (left) and the training cost (right);
+    ``train_label`` names the training accuracy's curve (say, on which images)."""
     epochs = [h["epoch"] for h in history]
     fig = new_figure((10, 4))
     left, right = fig.subplots(1, 2)
-    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
+    for key, label in (("train_accuracy", train_label), ("test_accuracy", "test")):
         values = [100 * h[key] for h in history]
         left.plot(epochs, values, "o-", label=f"{label} ({values[-1]:.2f}%)")
     left.set_xlabel("epoch")
@@ -234,7 +235,8 @@ def forward_with_features(model, X: np.ndarray, chunk: int = 10000
 
 def draw_mnist_run(folder: Path, model, preprocessing, history: Sequence[dict],
                    X_test: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray,
-                   title: str, three_d: bool = False, chunk: int = 10000) -> dict:
+                   title: str, three_d: bool = False, chunk: int = 10000,
+                   train_label: str = "train") -> dict:
     """Every figure of a ``dagnet mnist`` run into ``folder`` (weights.png for a net whose
     first layer, ``layer1/W``, reads the pixels); returns ``figures`` (the file names)
     and the test ``confusion_matrix`` for the run record.  The test images go through
@@ -243,7 +245,7 @@ def draw_mnist_run(folder: Path, model, preprocessing, history: Sequence[dict],
     predicted = probabilities.argmax(axis=1)
     first = next((node for node in model.parameter_nodes if node.name == "layer1/W"), None)
     matrix = confusion_matrix(test_labels, predicted)
-    paths = [plot_learning_curves(folder / "learning_curves.png", history, title)]
+    paths = [plot_learning_curves(folder / "learning_curves.png", history, title, train_label)]
     if first is not None:
         paths.append(plot_weights(folder / "weights.png", preprocessing.pixel_weights(first.w),
                                   "first-layer weights on the pixels"))
