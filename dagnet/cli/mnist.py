@@ -66,10 +66,10 @@ def register(subparsers) -> None:
     parser.add_argument("--batch-size", type=positive_int, default=None,
                         help=f"default {shown_default('batch_size')}")
     parser.add_argument("--activation", choices=["tanh", "relu", "sigmoid"], default=None,
-                        help="mlp, lenet5: hidden-layer activation (default tanh for mlp, as "
-                             "in the tutorial; relu for lenet5, which takes relu or tanh)")
+                        help="mlp, lenet5 (relu or tanh): hidden-layer activation (default "
+                             f"{shown_default('activation')})")
     parser.add_argument("--pooling", choices=["max", "avg"], default=None,
-                        help="lenet5: pooling (default max)")
+                        help=f"lenet5: pooling (default {shown_default('pooling')})")
     parser.add_argument("--channels", type=positive_int, nargs=2, default=None,
                         metavar=("C1", "C2"), help="cnn: filters of its two blocks (default "
                                                    f"{shown_default('channels')})")
@@ -81,8 +81,9 @@ def register(subparsers) -> None:
     parser.add_argument("--preprocessing", choices=["center", "standardize", "whiten"],
                         default=None,
                         help="center: subtract the training mean, divide by 255 (the "
-                             "tutorial's, default); standardize: divide by each pixel's "
-                             "standard deviation; whiten: PCA whitening (mlp only)")
+                             "tutorial's); standardize: divide by each pixel's standard "
+                             "deviation; whiten: PCA whitening, mlp only (default "
+                             f"{shown_default('preprocessing')})")
     parser.add_argument("--components", type=positive_int, default=None, metavar="K",
                         help="whiten: keep the first K principal components (default all)")
     parser.add_argument("--train-size", type=positive_int, default=None, metavar="N",
