@@ -28,13 +28,7 @@ from dagnet.experiments.mnist import (
 )
 from dagnet.models import GraphModel
 from dagnet.optim.options import add_optimizer_arguments
-from dagnet.training import (
-    Checkpoint,
-    RunRecord,
-    optimizer_from_checkpoint,
-    resume,
-    training_state,
-)
+from dagnet.training import Checkpoint, RunRecord, optimizer_from_checkpoint, resume, training_state
 from dagnet.viz.mnist import plot_digits
 
 MODEL_FILE = "model.safetensors"
@@ -160,11 +154,8 @@ def run_mnist(args: argparse.Namespace) -> int:
     if args.resume is not None:
         resume(trainer, args.resume)
     history = run.train(trainer)
-    figures = draw_figures(run.folder, model, preprocessing, history.entries, X_test,
-                             test_images, test_labels, f"MNIST, {describe_model(args)}, "
-                             f"{args.optimizer} lr {args.lr:g}, batch {args.batch_size}",
-                             three_d=args.three_d, chunk=recipe.eval_batch_size,
-                             train_measured=recipe.measured_subset(len(X)))
+    figures = _draw(run.folder, args, recipe, model, preprocessing, history, X_test,
+                    test_images, test_labels, len(X))
     run.record.add_file("checkpoint", run.folder / MODEL_FILE)
     test_accuracy = history.last.get("test_accuracy")
     return run.finish(
@@ -179,6 +170,15 @@ def run_mnist(args: argparse.Namespace) -> int:
         lr_schedule=args.lr_schedule, preprocessing=args.preprocessing, dtype=args.dtype,
         train_images=len(X), train_accuracy_images=recipe.measured_subset(len(X)) or len(X),
         test_images=len(X_test), **figures)
+
+
+def _draw(folder, args, recipe, model, preprocessing, history, X_test, test_images,
+          test_labels, n_train: int) -> dict:
+    return draw_figures(folder, model, preprocessing, history.entries, X_test, test_images,
+                        test_labels, f"MNIST, {describe_model(args)}, {args.optimizer} lr "
+                        f"{args.lr:g}, batch {args.batch_size}", three_d=args.three_d,
+                        chunk=recipe.eval_batch_size,
+                        train_measured=recipe.measured_subset(n_train))
 
 
 # -- prediction ----------------------------------------------------------------------

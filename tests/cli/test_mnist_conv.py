@@ -11,6 +11,7 @@ import pytest
 
 import dagnet
 from dagnet.cli import main
+from dagnet.cli import mnist as mnist_command
 from dagnet.data.idx import read_idx, write_idx
 from dagnet.data.mnist import FILE_NAMES
 from dagnet.experiments.digits import load_digit_model
@@ -31,6 +32,11 @@ FIGURES = {"learning_curves.png", "deep_features.png", "confusion_matrix.png", "
            "filters.png", "feature_maps.png"}
 
 
+def no_figures(*args, **kwargs) -> dict:
+    """Stands for the figures where a test does not look at them (they take seconds)."""
+    return {}
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return fake_mnist(tmp_path_factory.mktemp("digits"), np.random.default_rng(0),
@@ -41,8 +47,10 @@ def data(tmp_path_factory):
 def run(data, tmp_path_factory):
     """A small cnn trained one epoch, then resumed to two: the folder."""
     out = tmp_path_factory.mktemp("cnn")
-    assert main(["mnist", *SMALL, "--epochs", "1", "--data", str(data), "--out", str(out),
-                 "--quiet", "--threads", "1"]) == 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mnist_command, "_draw", no_figures)
+        assert main(["mnist", *SMALL, "--epochs", "1", "--data", str(data), "--out", str(out),
+                     "--quiet", "--threads", "1"]) == 0
     assert main(["mnist", "--epochs", "2", "--data", str(data), "--quiet", "--threads", "1",
                  "--resume", str(out / "model.safetensors")]) == 0
     return out
@@ -108,9 +116,10 @@ def test_conv_models_export_to_onnx_with_their_preprocessing(run, data, tmp_path
     assert theirs.dtype == np.float32 and np.max(np.abs(ours - theirs)) <= 1e-5
 
 
-def test_a_resumed_cnn_continues_bit_for_bit(run, data, tmp_path):
+def test_a_resumed_cnn_continues_bit_for_bit(run, data, tmp_path, monkeypatch):
     """Dropout masks, running statistics, Adam and the cosine schedule all continue: one
     epoch, then --resume to two, gives the two-epoch run's weights exactly."""
+    monkeypatch.setattr(mnist_command, "_draw", no_figures)
     assert main(["mnist", *SMALL, "--epochs", "2", "--data", str(data), "--out",
                  str(tmp_path), "--quiet", "--threads", "1"]) == 0
     whole, resumed = (dagnet.load(folder / "model.safetensors") for folder in (tmp_path, run))
