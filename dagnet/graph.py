@@ -12,7 +12,8 @@ no graph search per call.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -142,6 +143,24 @@ class Graph:
         """Inference mode: running statistics, no dropout.  Returns the graph."""
         self.set_training(False)
         return self
+
+    @contextmanager
+    def inference(self) -> Iterator[Graph]:
+        """Inference mode inside a ``with`` block, the previous mode after it (also when
+        the block raises): ``with graph.inference(): graph.propagate([X])``.
+
+        A graph without mode-dependent nodes is left as it is (no memoization reset)."""
+        previous = self._training
+        if not any(node.mode_dependent for node in self._all_nodes):
+            yield self
+            return
+        if previous:
+            self.set_training(False)
+        try:
+            yield self
+        finally:
+            if previous:
+                self.set_training(True)
 
     # -- running -------------------------------------------------------------------
 

@@ -9,60 +9,85 @@ from pathlib import Path
 
 import numpy as np
 
-from dagnet.argtypes import positive_int
+from dagnet.argtypes import fraction, positive_int
 from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments
 from dagnet.data.mnist import Preprocessing, load_mnist
-from dagnet.errors import DagnetError
 from dagnet.experiments.digits import describe, predict_digits
-from dagnet.models import GraphModel, fully_connected
-from dagnet.optim.options import add_optimizer_arguments, make_optimizer
-from dagnet.training import (
-    ArrayBatches,
-    Checkpoint,
-    Evaluate,
-    RunRecord,
-    Trainer,
-    optimizer_from_checkpoint,
-    resume,
-    training_state,
+from dagnet.experiments.mnist import (
+    MODELS,
+    RECIPES,
+    apply_recipe,
+    architecture,
+    describe_model,
+    digit_trainer,
+    draw_figures,
+    model_inputs,
+    new_model,
+    recipe_help,
+    shown_default,
 )
+from dagnet.models import GraphModel
+from dagnet.optim.options import add_optimizer_arguments
+from dagnet.training import Checkpoint, RunRecord, optimizer_from_checkpoint, resume, training_state
+from dagnet.viz.mnist import plot_digits
 
 MODEL_FILE = "model.safetensors"
-DEFAULT_LR = 0.5
 # Options a resumed run must keep: they shape the model, the data or the optimizer.
-FIXED = ("layers", "activation", "preprocessing", "components", "train_size", "batch_size",
-         "dtype", "optimizer")
+FIXED = ("model", "layers", "activation", "pooling", "channels", "hidden", "dropout",
+         "preprocessing", "components", "train_size", "batch_size", "dtype", "optimizer")
 
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "mnist", help="train a fully-connected network on MNIST digits",
-        description="Train a fully-connected network (tanh hidden layers, softmax output "
-                    "with the fused softmax cross-entropy) on MNIST. Writes metrics.json, "
+        "mnist", help="train a fully-connected or convolutional network on MNIST digits",
+        description="Train a network on MNIST: --model mlp (tanh hidden layers, the "
+                    "tutorial's), lenet5 or cnn (docs/part7-convolution.md), with a softmax "
+                    "output and the fused softmax cross-entropy. Writes metrics.json, "
                     "metrics.jsonl, learning_curves.png, model.safetensors (a checkpoint: "
-                    "--resume continues it), weights.png, deep_features.png, "
-                    "confusion_matrix.png and errors.png into the run folder. May change on "
-                    "--resume: --epochs, --lr and the schedule options.")
-    parser.add_argument("--layers", type=positive_int, nargs="+", default=[128, 64, 10],
-                        metavar="N", help="layer sizes after the input, the last one 10 "
-                                          "(default 128 64 10)")
-    parser.add_argument("--epochs", type=positive_int, default=10,
-                        help="passes over the training set, in all (default 10)")
-    parser.add_argument("--batch-size", type=positive_int, default=128, help="default 128")
-    parser.add_argument("--activation", choices=["tanh", "relu", "sigmoid"], default="tanh",
-                        help="hidden-layer activation (default tanh, as in the tutorial)")
+                    "--resume continues it), deep_features.png, confusion_matrix.png, "
+                    "errors.png, and weights.png (mlp) or filters.png and feature_maps.png "
+                    "into the run folder. Options left out take the model's recipe "
+                    "(dagnet.experiments.mnist.RECIPES). May change on --resume: --epochs, "
+                    "--lr and the schedule options.")
+    parser.add_argument("--model", choices=MODELS, default="mlp",
+                        help="mlp (default), lenet5 or cnn")
+    parser.add_argument("--layers", type=positive_int, nargs="+", default=None, metavar="N",
+                        help="mlp: layer sizes after the input, the last one 10 "
+                             f"(default {shown_default('layers')})")
+    parser.add_argument("--epochs", type=positive_int, default=None,
+                        help="passes over the training set, in all (default "
+                             f"{shown_default('epochs')})")
+    parser.add_argument("--batch-size", type=positive_int, default=None,
+                        help=f"default {shown_default('batch_size')}")
+    parser.add_argument("--activation", choices=["tanh", "relu", "sigmoid"], default=None,
+                        help="mlp, lenet5 (relu or tanh): hidden-layer activation (default "
+                             f"{shown_default('activation')})")
+    parser.add_argument("--pooling", choices=["max", "avg"], default=None,
+                        help=f"lenet5: pooling (default {shown_default('pooling')})")
+    parser.add_argument("--channels", type=positive_int, nargs=2, default=None,
+                        metavar=("C1", "C2"), help="cnn: filters of its two blocks (default "
+                                                   f"{shown_default('channels')})")
+    parser.add_argument("--hidden", type=positive_int, default=None,
+                        help=f"cnn: units of its dense layer (default {shown_default('hidden')})")
+    parser.add_argument("--dropout", type=fraction, default=None, metavar="RATE",
+                        help=f"cnn: dropout rate before the last layer, in [0, 1) (default "
+                             f"{shown_default('dropout')})")
     parser.add_argument("--preprocessing", choices=["center", "standardize", "whiten"],
-                        default="center",
+                        default=None,
                         help="center: subtract the training mean, divide by 255 (the "
-                             "tutorial's, default); standardize: divide by each pixel's "
-                             "standard deviation; whiten: PCA whitening")
+                             "tutorial's); standardize: divide by each pixel's standard "
+                             "deviation; whiten: PCA whitening, mlp only (default "
+                             f"{shown_default('preprocessing')})")
     parser.add_argument("--components", type=positive_int, default=None, metavar="K",
                         help="whiten: keep the first K principal components (default all)")
     parser.add_argument("--train-size", type=positive_int, default=None, metavar="N",
                         help="train on the first N training images only (quick runs)")
     parser.add_argument("--3d", dest="three_d", action="store_true",
                         help="add a 3-D view to deep_features.png")
-    add_optimizer_arguments(parser, default="gd", default_lr=DEFAULT_LR)
+    add_optimizer_arguments(parser, default="gd", default_lr=RECIPES["mlp"].lr)
+    # Left unset, these come from the model's recipe.
+    parser.set_defaults(optimizer=None, lr_schedule=None)
+    recipe_help(parser)
     add_run_arguments(parser, data_help="folder with the four MNIST IDX files (raw or .gz), "
                                         "or a root holding mnist/ (default: "
                                         "$DAGNET_DATA_DIR, the cache, or a download)")
@@ -89,70 +114,48 @@ def register(subparsers) -> None:
 
 # -- training ------------------------------------------------------------------------
 
-def _check_arguments(args: argparse.Namespace) -> None:
-    if args.layers[-1] != 10:
-        raise DagnetError(f"--layers must end with 10 (one output per digit), got "
-                          f"{' '.join(map(str, args.layers))}")
-    if args.components is not None and args.preprocessing != "whiten":
-        raise DagnetError("--components applies to --preprocessing whiten only")
-
-
 def _resumed(args, run: CommandRun):
     """The model, its preprocessing and optimizer from the checkpoint resumed; the
     checkpoint's options stand for those not given again."""
     model = GraphModel.load(args.resume)
     run.check_resume(training_state(model, args.resume)["options"])
+    recipe = apply_recipe(args)
     optimizer = optimizer_from_checkpoint(model, args.resume)
     if "lr" in args.given:
         optimizer.learning_rate = args.lr
     args.lr = optimizer.learning_rate
     preprocessing = Preprocessing.from_model(model.metadata.get("preprocessing") or {},
                                              model.extra_tensors, str(args.resume))
-    return model, preprocessing, optimizer
-
-
-def _new(args, train_images: np.ndarray, rng: np.random.Generator):
-    """A new model (weights drawn from ``rng``), its preprocessing and optimizer."""
-    preprocessing = Preprocessing.fit(train_images, args.preprocessing,
-                                      n_components=args.components)
-    model = fully_connected(args.layers, preprocessing.n_features, args.activation,
-                            "softmax", rng=rng, dtype=np.dtype(args.dtype))
-    steps = args.epochs * -(-len(train_images) // args.batch_size)
-    optimizer = make_optimizer(args, model.parameter_nodes, total_steps=steps)
-    metadata, tensors = preprocessing.to_model()
-    model.metadata = {"task": "mnist", "preprocessing": metadata, "layers": args.layers,
-                      "activation": args.activation, "seed": args.seed}
-    model.extra_tensors = tensors
-    return model, preprocessing, optimizer
+    return recipe, model, preprocessing, optimizer
 
 
 def run_mnist(args: argparse.Namespace) -> int:
-    _check_arguments(args)
+    if args.resume is None:
+        recipe = apply_recipe(args)
     train_images, train_labels, test_images, test_labels = load_mnist(
         args.data, progress=False if args.quiet else None)
     run = CommandRun(args, "mnist", FIXED)
     # One generator draws the initial weights, then shuffles every epoch (a resumed run
     # takes the shuffling generator's state from its checkpoint).
     rng = np.random.default_rng(args.seed)
-    resumed = _resumed(args, run) if args.resume is not None else None
+    if args.resume is not None:
+        recipe, model, preprocessing, optimizer = _resumed(args, run)
     train_images = train_images[:args.train_size]
     train_labels = train_labels[:args.train_size]
-    model, preprocessing, optimizer = resumed or _new(args, train_images, rng)
+    if args.resume is None:
+        model, preprocessing, optimizer = new_model(args, train_images, rng)
     model.debug = run.debug
-    X = preprocessing.transform(train_images, model.dtype)
-    X_test = preprocessing.transform(test_images, model.dtype)
-    data = ArrayBatches(X, train_labels, args.batch_size, rng)
+    X = model_inputs(model, preprocessing, train_images)
+    X_test = model_inputs(model, preprocessing, test_images)
     checkpoint = Checkpoint(run.folder, MODEL_FILE, every=(1, "epoch"), options=run.options())
-    trainer = Trainer(model, optimizer, data, epochs=args.epochs, extensions=[
-        Evaluate((X, train_labels), prefix="train_", monitor=False, batch_size=10000),
-        Evaluate((X_test, test_labels), prefix="test_", monitor="test_accuracy", mode="max",
-                 batch_size=10000),
-        *run.extensions(unit="img", description="mnist", checkpoint=checkpoint)])
+    trainer, data = digit_trainer(model, optimizer, args, recipe, (X, train_labels),
+                                  (X_test, test_labels), rng, run.extensions(
+                                      unit="img", description="mnist", checkpoint=checkpoint))
     if args.resume is not None:
         resume(trainer, args.resume)
     history = run.train(trainer)
-    figures = _draw(run.folder, args, model, preprocessing, history, X_test, test_images,
-                    test_labels)
+    figures = _draw(run.folder, args, recipe, model, preprocessing, history, X_test,
+                    test_images, test_labels, len(X))
     run.record.add_file("checkpoint", run.folder / MODEL_FILE)
     test_accuracy = history.last.get("test_accuracy")
     return run.finish(
@@ -162,20 +165,20 @@ def run_mnist(args: argparse.Namespace) -> int:
         train_accuracy=history.last.get("train_accuracy"),
         images_per_second=len(X) * (history.steps / data.batches_per_epoch)
         / max(history.train_seconds, 1e-12),
-        history=history.entries, layers=args.layers, activation=args.activation,
-        parameters=model.n_parameters, epochs=args.epochs, batch_size=args.batch_size,
-        optimizer=args.optimizer, lr=args.lr, preprocessing=args.preprocessing,
-        dtype=args.dtype, train_images=len(X), test_images=len(X_test), **figures)
+        history=history.entries, model=args.model, **architecture(args, model),
+        epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+        lr_schedule=args.lr_schedule, preprocessing=args.preprocessing, dtype=args.dtype,
+        train_images=len(X), train_accuracy_images=recipe.measured_subset(len(X)) or len(X),
+        test_images=len(X_test), **figures)
 
 
-def _draw(folder: Path, args, model, preprocessing, history, X_test, test_images,
-          test_labels) -> dict:
-    from dagnet.viz.mnist import draw_mnist_run
-
-    layers = " ".join(map(str, args.layers))
-    return draw_mnist_run(folder, model, preprocessing, history.entries, X_test, test_images,
-                          test_labels, f"MNIST, layers [{layers}], {args.optimizer} lr "
-                          f"{args.lr:g}, batch {args.batch_size}", three_d=args.three_d)
+def _draw(folder, args, recipe, model, preprocessing, history, X_test, test_images,
+          test_labels, n_train: int) -> dict:
+    return draw_figures(folder, model, preprocessing, history.entries, X_test, test_images,
+                        test_labels, f"MNIST, {describe_model(args)}, {args.optimizer} lr "
+                        f"{args.lr:g}, batch {args.batch_size}", three_d=args.three_d,
+                        chunk=recipe.eval_batch_size,
+                        train_measured=recipe.measured_subset(n_train))
 
 
 # -- prediction ----------------------------------------------------------------------
@@ -187,8 +190,6 @@ def run_predict(args: argparse.Namespace) -> int:
     else:
         print("\n".join(describe(entry) for entry in results))
     if args.out is not None:
-        from dagnet.viz.mnist import plot_digits
-
         args.out.mkdir(parents=True, exist_ok=True)
         captions = [f"{r['digit']} ({100 * r['probability']:.0f}%)" for r in results[:100]]
         plot_digits(args.out / "inputs.png", images[:100], captions,

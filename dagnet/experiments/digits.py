@@ -1,5 +1,6 @@
-"""Reading digits with a model trained by ``dagnet mnist``: from images and IDX files to
-the most probable digits, in the model's own preprocessing."""
+"""Reading digits with a model trained by ``dagnet mnist`` (an MLP or a convolutional
+net): from images and IDX files to the most probable digits, in the model's own
+preprocessing and input shape."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from dagnet.data.mnist import Preprocessing, read_digits
 from dagnet.errors import DagnetError
+from dagnet.experiments.mnist import model_inputs
 from dagnet.models import GraphModel
 
 
@@ -29,7 +31,7 @@ def predict_digits(model_path: str | os.PathLike, files: Sequence[Path], top: in
     digits: ``{"file", "index" (in an IDX file), "digit", "probability", "top"}``."""
     model, preprocessing = load_digit_model(model_path)
     images, sources = read_digits(files)
-    probabilities = model.predict(preprocessing.transform(images, model.dtype))
+    probabilities = model.predict(model_inputs(model, preprocessing, images))
     best = np.argsort(-probabilities, axis=1, kind="stable")[:, :min(top, 10)]
     results = []
     for (name, index), p, order in zip(sources, probabilities, best):

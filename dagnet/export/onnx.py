@@ -9,7 +9,10 @@
   ``X``... (batch, features; other shapes through ``input_shapes``), outputs
   ``prediction`` (the first output), then ``output1``...  A model trained by
   ``dagnet mnist`` (``metadata["task"] == "mnist"``) takes raw pixels instead: input
-  ``pixels`` (batch, 784), then (x - mean)⊙scale (·components when whitened), the net.
+  ``pixels`` (batch, 784), then (x - mean)⊙scale (·components when whitened), a
+  reshape to (batch, 1, 28, 28) for a convolutional net (its metadata's
+  ``input_shape``), the net.  The graph is exported in its inference form (batch
+  normalisation with its running statistics, dropout as the identity).
 - a RecurrentNetwork: ONNX's own RNN, LSTM and GRU operators, one per layer, with
   the gate blocks reordered (``dagnet.export.gates``) and the bias as ONNX's input
   bias (a GRU with ``recurrent_bias`` has ONNX's recurrent bias too; GRUs run with
@@ -158,8 +161,12 @@ def dagnet_outputs(model: Model | Graph, inputs: dict[str, np.ndarray],
         return [logits[0] if _one_step(model, one_step) else logits, *final]
     preprocessing = _mnist_preprocessing(model)
     if preprocessing is not None:
-        return model.propagate([preprocessing.transform(inputs["pixels"], _graph_dtype(model))])
-    return model.propagate([inputs[_input_name(node)] for node in model.input_nodes])
+        X = preprocessing.transform(inputs["pixels"], _graph_dtype(model))
+        values = [X.reshape(len(X), *_image_shape(model)) if _image_shape(model) else X]
+    else:
+        values = [inputs[_input_name(node)] for node in model.input_nodes]
+    with model.inference():  # the export is the inference form (running statistics)
+        return model.propagate(values)
 
 
 def onnxruntime_difference(model: Model | Graph, path: str | os.PathLike,
@@ -263,7 +270,7 @@ def _graph_model(g: OnnxGraph, graph: Graph, input_shapes: dict[str, Sequence]) 
     order = post_order([node for node, _ in graph.output_nodes], parent_nodes)
     used = [node for node in graph.input_nodes if node in set(order)]  # in the graph's order
     if preprocessing is not None:
-        pixels = _preprocess(g, preprocessing)
+        pixels = _preprocess(g, preprocessing, _image_shape(graph))
         feeds = {node.id: pixels for node in used}
     else:
         feeds = {node.id: g.input(_input_name(node), input_shapes.get(_input_name(node))
@@ -273,14 +280,23 @@ def _graph_model(g: OnnxGraph, graph: Graph, input_shapes: dict[str, Sequence]) 
         g.output(name, value)
 
 
-def _preprocess(g: OnnxGraph, preprocessing: Preprocessing) -> str:
-    """Raw pixels (batch, 784) in; ((x - mean)⊙scale)(·components) out, in g's dtype."""
+def _image_shape(graph: Graph) -> list[int] | None:
+    """The (channels, height, width) a convolutional MNIST model reads its digits as."""
+    return getattr(graph, "metadata", {}).get("input_shape")
+
+
+def _preprocess(g: OnnxGraph, preprocessing: Preprocessing, shape: list[int] | None) -> str:
+    """Raw pixels (batch, 784) in; ((x - mean)⊙scale)(·components) out, in g's dtype,
+    reshaped to (batch, *shape) for a model that reads images."""
     x = g.input("pixels", ["batch", len(preprocessing.mean)])
     for op, what in (("Sub", "mean"), ("Mul", "scale"), ("MatMul", "components")):
         value = getattr(preprocessing, what)
         if value is not None:
             x = g.op(op, [x, g.constant(value.astype(g.dtype), f"preprocessing/{what}")],
                      f"preprocessing/{op.lower()}")
+    if shape:
+        x = g.op("Reshape", [x, g.ints([-1, *shape], "preprocessing/image_shape")],
+                 "preprocessing/reshape")
     return x
 
 

@@ -5,7 +5,9 @@ Graph one.  Being a Graph, it keeps the tutorial's node-level view: ``propagate`
 ``backpropagate``, ``parameter_nodes`` (``dagnet.viz.dot.graph_to_dot`` draws it).
 The graph has one input X (batch, features...), its first output is the prediction,
 and its cost is summed over the batch (the tutorial's node); the Model side reports
-means per example.
+means per example.  ``train_step`` trains in training mode (batch statistics, dropout
+masks); ``predict`` and ``evaluate`` compute in inference mode (running statistics, no
+dropout) and leave the graph in the mode they found it in.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dagnet.models.base import Model, as_array, class_targets, register_model
 from dagnet.nodes import (
     BinaryCrossEntropyNode,
     CategoricalCrossEntropyNode,
+    DropoutNode,
     SigmoidBinaryCrossEntropyNode,
     SoftmaxCrossEntropyNode,
 )
@@ -53,6 +56,20 @@ class GraphModel(Graph, Model):
                     debug=graph.debug)
         model.metadata, model.extra_tensors = graph.metadata, graph.extra_tensors
         return model
+
+    @property
+    def rng(self) -> np.random.Generator | None:
+        """The generator of the dropout masks (None without dropout): a checkpoint saves
+        its state and a resumed run restores it, so that training continues bit for bit.
+        Setting it gives the one generator to every DropoutNode of the graph."""
+        dropouts = [node for node in self.nodes if isinstance(node, DropoutNode)]
+        return dropouts[0].rng if dropouts else None
+
+    @rng.setter
+    def rng(self, generator: np.random.Generator) -> None:
+        for node in self.nodes:
+            if isinstance(node, DropoutNode):
+                node.rng = generator
 
     @property
     def task(self) -> str:
@@ -95,15 +112,19 @@ class GraphModel(Graph, Model):
         return Y
 
     def predict(self, X, batch_size: int = 10000) -> np.ndarray:
-        """The first output for the rows of X, computed ``batch_size`` rows at a time."""
+        """The first output for the rows of X, computed ``batch_size`` rows at a time in
+        inference mode."""
         X = as_array(X, self.dtype)
         if len(X) == 0:
             raise DataError("predict got no rows (X has 0 rows)")
-        return np.concatenate([self.propagate([X[i:i + batch_size]])[0]
-                               for i in range(0, len(X), batch_size)])
+        with self.inference():
+            return np.concatenate([self.propagate([X[i:i + batch_size]])[0]
+                                   for i in range(0, len(X), batch_size)])
 
     def train_step(self, batch, optimizer) -> float:
         self._check_trainable()
+        if not self.training:
+            self.set_training(True)
         (predicted, *_) = self.propagate([as_array(batch.inputs, self.dtype)])
         cost = self.backpropagate([self.targets(batch.targets, predicted)])
         optimizer.optimize(batch.size)
@@ -111,9 +132,10 @@ class GraphModel(Graph, Model):
 
     def evaluate_batch(self, inputs, targets) -> tuple[float, int, int | None]:
         self._check_trainable()
-        (predicted, *_) = self.propagate([as_array(inputs, self.dtype)])
-        Y = self.targets(targets, predicted)
-        cost = self.compute_cost([Y])
+        with self.inference():
+            (predicted, *_) = self.propagate([as_array(inputs, self.dtype)])
+            Y = self.targets(targets, predicted)
+            cost = self.compute_cost([Y])
         correct = None
         if self.task == "multiclass":
             correct = int(np.sum(predicted.argmax(axis=-1) == Y.argmax(axis=-1)))

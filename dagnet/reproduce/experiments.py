@@ -28,6 +28,7 @@ PARTS = {
     4: ("LSTM: the embedded Reber grammar", "part4-lstm.md"),
     5: ("Optimizers", "part5-optimizers.md"),
     6: ("char-rnn: writing like Shakespeare", "part6-char-rnn.md"),
+    7: ("Convolutional networks", "part7-convolution.md"),
 }
 
 
@@ -237,6 +238,37 @@ def _mnist(layers: list[int], full: list[str], quick: list[str], tiny: list[str]
                       + c.pick(full, quick, tiny) + _mnist_data(c) + c.seed_option())
 
 
+def _conv(model: str, tiny: list[str]) -> Callable[[Context], list[str]]:
+    """``dagnet mnist --model MODEL`` with its recipe: 10 epochs; quick: one epoch on the
+    first 10,000 training digits; tiny: one epoch on 256."""
+    return lambda c: (["mnist", "--model", model]
+                      + c.pick(["--epochs", "10"], ["--epochs", "1", "--train-size", "10000"],
+                               ["--epochs", "1", "--train-size", "256", *tiny])
+                      + _mnist_data(c) + c.seed_option())
+
+
+def _conv_quantity(model: str) -> Callable[[dict | None], str]:
+    def quantity(metrics: dict | None) -> str:
+        builder = (metrics or {}).get("builder") or {}
+        shown = ", ".join(f"{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
+                          for k, v in builder.items())
+        size = f" ({shown})" if shown else ""
+        return f"MNIST, {model}{size}{_epochs(metrics)}: test accuracy"
+    return quantity
+
+
+def _conv_details(m: dict) -> list[Table]:
+    rows = [[f"{h['epoch']:g}", percent(h["train_accuracy"], 2),
+             percent(h["test_accuracy"], 2), f"{h['train_seconds']:.1f}"]
+            for h in m.get("history", [])]
+    return [Table(f"Accuracy after each epoch ({m.get('parameters')} weights, "
+                  f"{m.get('optimizer')} lr {m.get('lr')} {m.get('lr_schedule')}, batch "
+                  f"{m.get('batch_size')}; training accuracy on "
+                  f"{m.get('train_accuracy_images')} training digits)",
+                  ["epoch", "train accuracy", "test accuracy",
+                   "training seconds of the epoch"], rows)]
+
+
 def _reber(cell: str, embedded: bool) -> Callable[[Context], list[str]]:
     return lambda c: (["reber", "--cell", cell] + (["--embedded"] if embedded else [])
                       + c.pick([], tiny=["--strings", "300", "--test-strings", "100",
@@ -437,6 +469,22 @@ EXPERIMENTS: list[Experiment] = [
             Headline(_charrnn_quantity("training speed (characters/s)"),
                      lambda m: m["chars_per_second"], lambda v: f"{v:,.0f}")),
         details=_charrnn_details, doc_figures=("loss_curve.png",)),
+    Experiment(
+        "mnist-lenet5", 7, "MNIST, LeNet-5 (ReLU, max pooling) with its recipe",
+        _conv("lenet5", []), data="mnist",
+        headlines=(_accuracy_headline(_conv_quantity("LeNet-5"), key="test_accuracy",
+                                      digits=2),),
+        details=_conv_details,
+        doc_figures=("learning_curves.png", "filters.png", "feature_maps.png",
+                     "errors.png")),
+    Experiment(
+        "mnist-cnn", 7, "MNIST, a small CNN (batch normalisation, dropout) with its recipe",
+        _conv("cnn", ["--channels", "2", "4", "--hidden", "8"]), data="mnist",
+        headlines=(_accuracy_headline(_conv_quantity("CNN"), key="test_accuracy",
+                                      digits=2),),
+        details=_conv_details,
+        doc_figures=("learning_curves.png", "filters.png", "feature_maps.png",
+                     "confusion_matrix.png")),
 ]
 
 BY_NAME = {experiment.name: experiment for experiment in EXPERIMENTS}

@@ -45,12 +45,13 @@ def _grid(n: int, columns: int | None = None) -> tuple[int, int]:
 
 
 def plot_learning_curves(path: str | os.PathLike, history: Sequence[dict],
-                         title: str = "") -> Path:
-    """Train and test accuracy per epoch (left) and the training cost (right)."""
+                         title: str = "", train_label: str = "train") -> Path:
+    """Train and test accuracy per epoch (left) and the training cost (right);
+    ``train_label`` names the training accuracy's curve (say, on which images)."""
     epochs = [h["epoch"] for h in history]
     fig = new_figure((10, 4))
     left, right = fig.subplots(1, 2)
-    for key, label in (("train_accuracy", "train"), ("test_accuracy", "test")):
+    for key, label in (("train_accuracy", train_label), ("test_accuracy", "test")):
         values = [100 * h[key] for h in history]
         left.plot(epochs, values, "o-", label=f"{label} ({values[-1]:.2f}%)")
     left.set_xlabel("epoch")
@@ -220,30 +221,37 @@ def _penultimate(model):
 def forward_with_features(model, X: np.ndarray, chunk: int = 10000
                           ) -> tuple[np.ndarray, np.ndarray]:
     """The output probabilities and the penultimate layer's activations (the input
-    itself for a one-layer net) for the rows of X."""
+    itself for a one-layer net, as rows) for the examples of X, in inference mode,
+    ``chunk`` examples at a time."""
     hidden = _penultimate(model)
     outputs, features = [], []
-    for i in range(0, len(X), chunk):
-        outputs.append(model.propagate([X[i:i + chunk]])[0])
-        features.append(hidden.y[0] if hidden is not None else X[i:i + chunk])
+    with model.inference():
+        for i in range(0, len(X), chunk):
+            outputs.append(model.propagate([X[i:i + chunk]])[0])
+            x = hidden.y[0] if hidden is not None else X[i:i + chunk]
+            features.append(x.reshape(len(x), -1))
     return np.concatenate(outputs), np.concatenate(features)
 
 
 def draw_mnist_run(folder: Path, model, preprocessing, history: Sequence[dict],
                    X_test: np.ndarray, test_images: np.ndarray, test_labels: np.ndarray,
-                   title: str, three_d: bool = False) -> dict:
-    """Every figure of a ``dagnet mnist`` run into ``folder``; returns ``figures`` (the
-    file names) and the test ``confusion_matrix`` for the run record."""
-    probabilities, features = forward_with_features(model, X_test)
+                   title: str, three_d: bool = False, chunk: int = 10000,
+                   train_label: str = "train") -> dict:
+    """Every figure of a ``dagnet mnist`` run into ``folder`` (weights.png for a net whose
+    first layer, ``layer1/W``, reads the pixels); returns ``figures`` (the file names)
+    and the test ``confusion_matrix`` for the run record.  The test images go through
+    the net ``chunk`` at a time."""
+    probabilities, features = forward_with_features(model, X_test, chunk)
     predicted = probabilities.argmax(axis=1)
-    first = next(node for node in model.parameter_nodes if node.name == "layer1/W")
+    first = next((node for node in model.parameter_nodes if node.name == "layer1/W"), None)
     matrix = confusion_matrix(test_labels, predicted)
-    paths = [plot_learning_curves(folder / "learning_curves.png", history, title),
-             plot_weights(folder / "weights.png", preprocessing.pixel_weights(first.w),
-                          "first-layer weights on the pixels")]
+    paths = [plot_learning_curves(folder / "learning_curves.png", history, title, train_label)]
+    if first is not None:
+        paths.append(plot_weights(folder / "weights.png", preprocessing.pixel_weights(first.w),
+                                  "first-layer weights on the pixels"))
     n = min(1000, len(features))
     hidden = _penultimate(model)
-    where = (f"penultimate layer ({hidden.y[0].shape[1]} units)" if hidden is not None
+    where = (f"penultimate layer ({features.shape[1]} units)" if hidden is not None
              else "the input (a one-layer net has no hidden layer)")
     paths.append(plot_deep_features(folder / "deep_features.png", features[:n],
                                     test_labels[:n], f"PCA of the {where}, {n} test images",

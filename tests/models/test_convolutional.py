@@ -8,9 +8,11 @@ import pytest
 import dagnet.io
 from dagnet import check_gradients
 from dagnet.data.mnist import one_hot
+from dagnet.models import GraphModel
 from dagnet.models.convolutional import convnet, lenet5
 from dagnet.nodes import BatchNormNode, DropoutNode
 from dagnet.optim import Adam
+from dagnet.training.iterators import Batch
 
 
 def digits(rng, n, dtype=np.float32):
@@ -96,3 +98,37 @@ def test_models_round_trip_through_model_files(rng, tmp_path):
         loaded = dagnet.io.load(tmp_path / f"{name}.safetensors")
         np.testing.assert_allclose(loaded.eval().propagate([X])[0],
                                    graph.eval().propagate([X])[0], rtol=1e-6)
+
+
+def test_a_graph_model_trains_in_training_mode_and_predicts_in_inference_mode(rng):
+    """predict and evaluate use the running statistics and no dropout, leave them (and the
+    graph's mode) alone; train_step trains in training mode even after eval()."""
+    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8, dropout=0.5))
+    X, Y = digits(rng, 16)
+    norms = [n for n in model.nodes if isinstance(n, BatchNormNode)]
+    optimizer = Adam(model.parameter_nodes, 1e-3)
+    model.train_step(Batch(X, Y, len(X)), optimizer)
+    running = [n.running_mean.copy() for n in norms]
+    first = model.predict(X)
+    assert model.training  # the mode it found
+    np.testing.assert_array_equal(model.predict(X), first)  # no dropout mask drawn
+    with model.inference():
+        np.testing.assert_array_equal(model.propagate([X])[0], first)  # running statistics
+    model.evaluate(X, Y.argmax(axis=1), batch_size=5)
+    for n, mean in zip(norms, running):
+        np.testing.assert_array_equal(n.running_mean, mean)
+    assert not np.allclose(model.propagate([X])[0], first)  # training mode: batch statistics
+    model.eval()
+    model.train_step(Batch(X, Y, len(X)), optimizer)
+    assert model.training
+    assert not all(np.array_equal(n.running_mean, m)
+                   for n, m in zip(norms, running))
+
+
+def test_the_dropout_generator_is_the_models_and_goes_into_checkpoints(rng):
+    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8))
+    (dropout,) = [n for n in model.nodes if isinstance(n, DropoutNode)]
+    assert model.rng is dropout.rng
+    model.rng = np.random.default_rng(7)
+    assert dropout.rng.bit_generator.state == np.random.default_rng(7).bit_generator.state
+    assert GraphModel.from_graph(lenet5(rng)).rng is None
