@@ -94,8 +94,17 @@ class GraphModel(Graph, Model):
             raise DataError(f"Y has shape {Y.shape} but the model predicts {predicted.shape}")
         return Y
 
+    def _mode(self, training: bool) -> None:
+        """Training mode for a step, inference mode to evaluate or predict (batch
+        normalisation's running statistics, no dropout); switched only when it differs,
+        since a switch recomputes everything at the next propagate."""
+        if self.training != training:
+            self.set_training(training)
+
     def predict(self, X, batch_size: int = 10000) -> np.ndarray:
-        """The first output for the rows of X, computed ``batch_size`` rows at a time."""
+        """The first output for the rows of X, computed ``batch_size`` rows at a time,
+        in inference mode."""
+        self._mode(False)
         X = as_array(X, self.dtype)
         if len(X) == 0:
             raise DataError("predict got no rows (X has 0 rows)")
@@ -104,6 +113,7 @@ class GraphModel(Graph, Model):
 
     def train_step(self, batch, optimizer) -> float:
         self._check_trainable()
+        self._mode(True)
         (predicted, *_) = self.propagate([as_array(batch.inputs, self.dtype)])
         cost = self.backpropagate([self.targets(batch.targets, predicted)])
         optimizer.optimize(batch.size)
@@ -111,6 +121,7 @@ class GraphModel(Graph, Model):
 
     def evaluate_batch(self, inputs, targets) -> tuple[float, int, int | None]:
         self._check_trainable()
+        self._mode(False)
         (predicted, *_) = self.propagate([as_array(inputs, self.dtype)])
         Y = self.targets(targets, predicted)
         cost = self.compute_cost([Y])

@@ -8,6 +8,7 @@ import pytest
 import dagnet.io
 from dagnet import check_gradients
 from dagnet.data.mnist import one_hot
+from dagnet.models import GraphModel
 from dagnet.models.convolutional import convnet, lenet5
 from dagnet.nodes import BatchNormNode, DropoutNode
 from dagnet.optim import Adam
@@ -96,3 +97,23 @@ def test_models_round_trip_through_model_files(rng, tmp_path):
         loaded = dagnet.io.load(tmp_path / f"{name}.safetensors")
         np.testing.assert_allclose(loaded.eval().propagate([X])[0],
                                    graph.eval().propagate([X])[0], rtol=1e-6)
+
+
+def test_graph_model_trains_in_training_mode_and_evaluates_in_inference_mode(rng):
+    """Through the Model API (as the Trainer drives it) a step uses batch statistics and
+    dropout, evaluate and predict the running statistics without dropout, whatever mode
+    the graph was left in."""
+    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8))
+    X, Y = digits(rng, 6)
+    model.eval()
+    model.fit(X, Y, epochs=1, batch_size=6, learning_rate=1e-3, seed=0)
+    batch_norm = next(n for n in model.nodes if isinstance(n, BatchNormNode))
+    assert np.any(batch_norm.running_mean != 0)  # the step ran with batch statistics
+    model.train()
+    evaluated = model.evaluate(X, Y)
+    assert not model.training
+    expected = model.compute_cost([Y]) / len(X)  # the graph's cost in inference mode
+    np.testing.assert_allclose(evaluated["loss"], expected, rtol=1e-6)
+    model.train()
+    np.testing.assert_array_equal(model.predict(X), model.predict(X))  # no dropout
+    np.testing.assert_allclose(model.predict(X), model.eval().propagate([X])[0], rtol=1e-6)
