@@ -3,7 +3,7 @@
     python benchmarks/mnist_cnn_accuracy.py --model lenet5|convnet [--epochs 10]
         [--batch-size 128] [--lr 1e-3] [--schedule cosine|constant] [--warmup-steps 0]
         [--weight-decay 0] [--shift 2] [--channels 8 16] [--hidden 64] [--dropout 0.25]
-        [--seed 0] [--threads 1] [--train-size N] [--json FILE]
+        [--eval-batch-size 1000] [--seed 0] [--threads 1] [--train-size N] [--json FILE]
 
 As ``dagnet mnist --model X`` trains: images preprocessed "center" (the training
 mean subtracted, /255: ``Preprocessing.fit(train, "center")``), float32, one
@@ -15,8 +15,8 @@ digits after every epoch.  ``--shift S`` moves every training image by a random
 whole number of pixels in [-S, S] along each axis (``dagnet.data.augment``), drawn
 from a second generator seeded from the first.
 
-The model is put in training mode for each step and in inference mode for each
-evaluation (batch normalisation's running statistics, no dropout).  Prints one
+GraphModel steps in training mode and evaluates in inference mode (batch
+normalisation's running statistics, no dropout).  Prints one
 line per epoch (test accuracy, training loss, seconds of training) and, at the
 end, the peak resident memory of the process (VmHWM, Linux) and the peak extra
 over the resident set before training.
@@ -43,20 +43,6 @@ from dagnet.training import ArrayBatches, Evaluate, Trainer
 from dagnet.training.trainer import Extension
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class ModalGraphModel(GraphModel):
-    """A GraphModel that trains in training mode and evaluates in inference mode."""
-
-    def train_step(self, batch, optimizer) -> float:
-        if not self.training:
-            self.train()
-        return super().train_step(batch, optimizer)
-
-    def evaluate_batch(self, inputs, targets):
-        if self.training:
-            self.eval()
-        return super().evaluate_batch(inputs, targets)
 
 
 class ShiftedBatches(ArrayBatches):
@@ -91,13 +77,13 @@ def memory_mb(field: str) -> float:
     return math.nan
 
 
-def build_model(args, rng: np.random.Generator) -> ModalGraphModel:
+def build_model(args, rng: np.random.Generator) -> GraphModel:
     if args.model == "lenet5":
         graph = lenet5(rng=rng)
     else:
         graph = convnet(rng=rng, channels=args.channels, hidden=args.hidden,
                         dropout=args.dropout)
-    return ModalGraphModel.from_graph(graph)
+    return GraphModel.from_graph(graph)
 
 
 def train(args) -> dict:
@@ -124,7 +110,7 @@ def train(args) -> dict:
                                 weight_decay_vectors=False, schedule=schedule)
     trainer = Trainer(model, optimizer, data, epochs=args.epochs, extensions=[
         Evaluate((X_test, test_labels), prefix="test_", monitor="test_accuracy", mode="max",
-                 batch_size=1000), EpochPrinter()])
+                 batch_size=args.eval_batch_size), EpochPrinter()])
     before = memory_mb("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")  # reset the peak to the current RSS
     started = time.perf_counter()
@@ -157,6 +143,8 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     p.add_argument("--channels", type=int, nargs=2, default=[8, 16])
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--dropout", type=float, default=0.25)
+    p.add_argument("--eval-batch-size", type=int, default=1000,
+                   help="test images per forward pass of the evaluation (default 1000)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     p.add_argument("--train-size", type=int, default=None)
