@@ -119,7 +119,8 @@ def torch_twin(model: str, graph: Graph):
         shapes = {node.name: node.w.shape for node in graph.parameter_nodes}
         channels = (shapes["conv2/W"][0], shapes["conv4/W"][0])
         hidden = shapes["fc1/W"][1]
-        dropout = next(node.rate for node in graph.nodes if isinstance(node, DropoutNode))
+        dropout = next((node.rate for node in graph.nodes if isinstance(node, DropoutNode)),
+                       0.0)
         layers, c_in = [], 1
         for c_out in channels:
             for _ in range(2):

@@ -2,7 +2,7 @@
 
     python benchmarks/mnist_cnn_accuracy.py --model lenet5|convnet [--epochs 10]
         [--batch-size 128] [--lr 1e-3] [--schedule cosine|constant] [--warmup-steps 0]
-        [--weight-decay 0] [--shift 2] [--channels 8 16] [--hidden 64] [--dropout 0.25]
+        [--weight-decay 0] [--shift 2] [--channels C1 C2] [--hidden N] [--dropout P]
         [--eval-batch-size 1000] [--seed 0] [--threads 1] [--train-size N] [--json FILE]
 
 As ``dagnet mnist --model X`` trains: images preprocessed "center" (the training
@@ -81,8 +81,9 @@ def build_model(args, rng: np.random.Generator) -> GraphModel:
     if args.model == "lenet5":
         graph = lenet5(rng=rng)
     else:
-        graph = convnet(rng=rng, channels=args.channels, hidden=args.hidden,
-                        dropout=args.dropout)
+        given = {k: getattr(args, k) for k in ("channels", "hidden", "dropout")
+                 if getattr(args, k) is not None}  # the others: the builder's defaults
+        graph = convnet(rng=rng, **given)
     return GraphModel.from_graph(graph)
 
 
@@ -140,9 +141,11 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="decoupled, per step (w <- (1 - lambda s_k) w), matrices only")
     p.add_argument("--shift", type=int, default=0, help="random shifts up to S pixels")
-    p.add_argument("--channels", type=int, nargs=2, default=[8, 16])
-    p.add_argument("--hidden", type=int, default=64)
-    p.add_argument("--dropout", type=float, default=0.25)
+    p.add_argument("--channels", type=int, nargs=2, default=None,
+                   help="convnet's (default: the builder's)")
+    p.add_argument("--hidden", type=int, default=None, help="convnet's (default: the builder's)")
+    p.add_argument("--dropout", type=float, default=None,
+                   help="convnet's (default: the builder's)")
     p.add_argument("--eval-batch-size", type=int, default=1000,
                    help="test images per forward pass of the evaluation (default 1000)")
     p.add_argument("--seed", type=int, default=0)

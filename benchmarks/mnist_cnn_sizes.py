@@ -4,7 +4,7 @@
                                          [--batches 10] [--repeats 5] [--threads 1]
 
 Each config is ``lenet5`` or ``convnet:C1,C2[:HIDDEN]`` (``convnet(channels=(C1, C2),
-hidden=HIDDEN)``, hidden 64 by default).  Every round times ``--batches``
+hidden=HIDDEN)``, the builder's default hidden size without it).  Every round times ``--batches``
 consecutive training batches of each config (float32, batch 128, Adam, forward +
 backward + update, training mode), in an order that is reversed every other
 round, so a noisy neighbour slows all alike; the report is the median time per
@@ -39,8 +39,8 @@ def build(config: str):
     if name != "convnet" or not sizes:
         raise SystemExit(f"a config is lenet5 or convnet:C1,C2[:HIDDEN], got {config!r}")
     channels, _, hidden = sizes.partition(":")
-    return convnet(rng=rng, channels=tuple(int(c) for c in channels.split(",")),
-                   hidden=int(hidden) if hidden else 64)
+    size = {"hidden": int(hidden)} if hidden else {}  # else the builder's default
+    return convnet(rng=rng, channels=tuple(int(c) for c in channels.split(",")), **size)
 
 
 class Contender:

@@ -35,7 +35,8 @@ def test_lenet5_has_the_classic_layers_and_parameter_count(rng):
 
 
 def test_convnet_layers_names_and_modes(rng):
-    graph = convnet(rng)
+    assert not any(isinstance(n, DropoutNode) for n in convnet(rng).nodes)  # the default
+    graph = convnet(rng, dropout=0.25)
     names = [node.name for node in graph.parameter_nodes]
     assert names[:3] == ["conv1/W", "conv1/gamma", "conv1/beta"]
     assert names[-4:] == ["fc1/W", "fc1/b", "fc2/W", "fc2/b"]
@@ -103,7 +104,7 @@ def test_graph_model_trains_in_training_mode_and_evaluates_in_inference_mode(rng
     """Through the Model API (as the Trainer drives it) a step uses batch statistics and
     dropout, evaluate and predict the running statistics without dropout, whatever mode
     the graph was left in."""
-    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8))
+    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8, dropout=0.5))
     X, Y = digits(rng, 6)
     model.eval()
     model.fit(X, Y, epochs=1, batch_size=6, learning_rate=1e-3, seed=0)
