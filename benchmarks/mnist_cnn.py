@@ -43,7 +43,7 @@ from dagnet import Graph
 from dagnet.data.mnist import Preprocessing, load_mnist, one_hot
 from dagnet.errors import DataError
 from dagnet.models.convolutional import convnet, lenet5
-from dagnet.nodes import Conv2DNode, LinearNode
+from dagnet.nodes import Conv2DNode, DropoutNode, LinearNode
 from dagnet.optim import Adam
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,16 +115,21 @@ def torch_twin(model: str, graph: Graph):
                   nn.Conv2d(6, 16, 5), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                   nn.Linear(400, 120), nn.ReLU(), nn.Linear(120, 84), nn.ReLU(),
                   nn.Linear(84, 10)]
-    else:
+    else:  # the sizes convnet was built with, read from its weights
+        shapes = {node.name: node.w.shape for node in graph.parameter_nodes}
+        channels = (shapes["conv2/W"][0], shapes["conv4/W"][0])
+        hidden = shapes["fc1/W"][1]
+        dropout = next((node.rate for node in graph.nodes if isinstance(node, DropoutNode)),
+                       0.0)
         layers, c_in = [], 1
-        for c_out in (8, 16):
+        for c_out in channels:
             for _ in range(2):
                 layers += [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False),
                            nn.BatchNorm2d(c_out), nn.ReLU()]
                 c_in = c_out
             layers.append(nn.MaxPool2d(2))
-        layers += [nn.Flatten(), nn.Linear(16 * 49, 64), nn.ReLU(), nn.Dropout(0.25),
-                   nn.Linear(64, 10)]
+        layers += [nn.Flatten(), nn.Linear(c_in * 49, hidden), nn.ReLU(), nn.Dropout(dropout),
+                   nn.Linear(hidden, 10)]
     net = nn.Sequential(*layers)
     tensors = [p for p in net.parameters()]
     ours = graph.parameter_nodes

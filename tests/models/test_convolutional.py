@@ -36,7 +36,8 @@ def test_lenet5_has_the_classic_layers_and_parameter_count(rng):
 
 
 def test_convnet_layers_names_and_modes(rng):
-    graph = convnet(rng)
+    assert not any(isinstance(n, DropoutNode) for n in convnet(rng).nodes)  # the default
+    graph = convnet(rng, dropout=0.25)
     names = [node.name for node in graph.parameter_nodes]
     assert names[:3] == ["conv1/W", "conv1/gamma", "conv1/beta"]
     assert names[-4:] == ["fc1/W", "fc1/b", "fc2/W", "fc2/b"]
@@ -126,7 +127,7 @@ def test_a_graph_model_trains_in_training_mode_and_predicts_in_inference_mode(rn
 
 
 def test_the_dropout_generator_is_the_models_and_goes_into_checkpoints(rng):
-    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8))
+    model = GraphModel.from_graph(convnet(rng, channels=(2, 3), hidden=8, dropout=0.25))
     (dropout,) = [n for n in model.nodes if isinstance(n, DropoutNode)]
     assert model.rng is dropout.rng
     model.rng = np.random.default_rng(7)
