@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dagnet.argtypes import fraction, positive_int
+from dagnet.argtypes import fraction, non_negative_int, positive_int
 from dagnet.cli.run import CommandRun, add_debug_argument, add_run_arguments
 from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.experiments.digits import describe, predict_digits
@@ -33,7 +33,7 @@ from dagnet.viz.mnist import plot_digits
 
 MODEL_FILE = "model.safetensors"
 # Options a resumed run must keep: they shape the model, the data or the optimizer.
-FIXED = ("model", "layers", "activation", "pooling", "channels", "hidden", "dropout",
+FIXED = ("model", "layers", "activation", "pooling", "channels", "hidden", "dropout", "shift",
          "preprocessing", "components", "train_size", "batch_size", "dtype", "optimizer")
 
 
@@ -72,6 +72,9 @@ def register(subparsers) -> None:
     parser.add_argument("--dropout", type=fraction, default=None, metavar="RATE",
                         help=f"cnn: dropout rate before the last layer, in [0, 1) (default "
                              f"{shown_default('dropout')})")
+    parser.add_argument("--shift", type=non_negative_int, default=None, metavar="PIXELS",
+                        help="lenet5, cnn: move each training image by up to PIXELS at random, "
+                             f"every epoch anew (default {shown_default('shift')})")
     parser.add_argument("--preprocessing", choices=["center", "standardize", "whiten"],
                         default=None,
                         help="center: subtract the training mean, divide by 255 (the "
@@ -148,7 +151,7 @@ def run_mnist(args: argparse.Namespace) -> int:
     X = model_inputs(model, preprocessing, train_images)
     X_test = model_inputs(model, preprocessing, test_images)
     checkpoint = Checkpoint(run.folder, MODEL_FILE, every=(1, "epoch"), options=run.options())
-    trainer, data = digit_trainer(model, optimizer, args, recipe, (X, train_labels),
+    trainer, data = digit_trainer(model, preprocessing, optimizer, args, recipe, (X, train_labels),
                                   (X_test, test_labels), rng, run.extensions(
                                       unit="img", description="mnist", checkpoint=checkpoint))
     if args.resume is not None:
@@ -167,7 +170,8 @@ def run_mnist(args: argparse.Namespace) -> int:
         / max(history.train_seconds, 1e-12),
         history=history.entries, model=args.model, **architecture(args, model),
         epochs=args.epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-        lr_schedule=args.lr_schedule, preprocessing=args.preprocessing, dtype=args.dtype,
+        lr_schedule=args.lr_schedule, shift=args.shift, preprocessing=args.preprocessing,
+        dtype=args.dtype,
         train_images=len(X), train_accuracy_images=recipe.measured_subset(len(X)) or len(X),
         test_images=len(X_test), **figures)
 

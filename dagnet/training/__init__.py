@@ -24,6 +24,7 @@ from dagnet.training.extensions import (
 )
 from dagnet.training.iterators import (
     ArrayBatches,
+    AugmentedBatches,
     Batch,
     GeneratedBatches,
     StreamBatches,
@@ -33,10 +34,10 @@ from dagnet.training.run import Run
 from dagnet.training.trainer import Extension, History, StopTraining, Trainer, parse_trigger
 
 __all__ = [
-    "ArrayBatches", "Batch", "Checkpoint", "EpochDecay", "Evaluate", "Extension",
-    "GeneratedBatches", "History", "Interrupt", "LOG_FILE", "MetricsLog", "ProgressBar",
-    "RECORD_FILE", "Report", "Run", "RunRecord", "StopOnNonFinite", "StopTraining", "StreamBatches",
-    "TensorBoard", "TimeBudget", "Trainer", "check_options", "check_record", "environment",
-    "format_entry", "jsonable", "optimizer_from_checkpoint", "parse_trigger", "resume",
-    "save_checkpoint", "training_state",
+    "ArrayBatches", "AugmentedBatches", "Batch", "Checkpoint", "EpochDecay", "Evaluate",
+    "Extension", "GeneratedBatches", "History", "Interrupt", "LOG_FILE", "MetricsLog",
+    "ProgressBar", "RECORD_FILE", "Report", "Run", "RunRecord", "StopOnNonFinite",
+    "StopTraining", "StreamBatches", "TensorBoard", "TimeBudget", "Trainer", "check_options",
+    "check_record", "environment", "format_entry", "jsonable", "optimizer_from_checkpoint",
+    "parse_trigger", "resume", "save_checkpoint", "training_state",
 ]

@@ -7,6 +7,8 @@ epochs), ``epoch_detail`` (with the fraction of the current one), ``is_new_epoch
 exactly where it stopped (mid-epoch included).
 
 - ``ArrayBatches``: rows of arrays, (batch, features), shuffled every epoch.
+- ``AugmentedBatches``: the same, each batch's inputs transformed at random as it is
+  drawn (random shifts of images), by a generator of its own that checkpoints keep.
 - ``GeneratedBatches``: examples drawn fresh by a function of an rng (the Reber
   strings), padded by that function; an epoch is ``n_examples`` examples.
 - ``StreamBatches``: char-rnn's parallel text streams for truncated
@@ -118,6 +120,34 @@ class ArrayBatches(_Counted):
         if self.rng is not None and state.get("rng") is not None:
             self.rng.bit_generator.state = state["rng"]
             self._order = self._new_order()
+
+
+class AugmentedBatches(ArrayBatches):
+    """``ArrayBatches`` whose inputs pass through ``augment(inputs, augment_rng)`` each time
+    a batch is drawn: every epoch sees the examples differently (``dagnet.data.augment``).
+    ``augment_rng`` is the augmentation's own generator, so the shuffling stays what
+    ``rng`` alone makes it; its state goes into ``state_dict`` so that a resumed run
+    draws the same transformations."""
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, batch_size: int,
+                 rng: np.random.Generator | None,
+                 augment: Callable[[np.ndarray, np.random.Generator], np.ndarray],
+                 augment_rng: np.random.Generator, axis: int = 0):
+        super().__init__(X, Y, batch_size, rng, axis)
+        self.augment, self.augment_rng = augment, augment_rng
+
+    def next_batch(self) -> Batch:
+        batch = super().next_batch()
+        batch.inputs = self.augment(batch.inputs, self.augment_rng)
+        return batch
+
+    def state_dict(self) -> dict:
+        return super().state_dict() | {"augment_rng": rng_state(self.augment_rng)}
+
+    def load_state_dict(self, state: dict) -> None:
+        super().load_state_dict(state)
+        if state.get("augment_rng") is not None:
+            self.augment_rng.bit_generator.state = state["augment_rng"]
 
 
 class GeneratedBatches(_Counted):
