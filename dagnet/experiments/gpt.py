@@ -33,3 +33,17 @@ def new_gpt(args: argparse.Namespace, vocabulary: Vocabulary,
                "lr_min_factor": 0.1 if args.lr_schedule == "cosine" else None}
     vars(args).update({k: v for k, v in nanogpt.items() if getattr(args, k) is None})
     return model, make_optimizer(args, model.parameter_nodes, total_steps=args.max_iterations)
+
+
+def whole_text_loss(model: GPT, symbols: np.ndarray, batch_size: int = 64) -> dict:
+    """The mean loss per character over every non-overlapping window of ``block_size``
+    characters of ``symbols`` (each window predicts the character after each of its
+    positions): the whole text, where nanoGPT's estimate reads 20 random batches.
+    Returns ``{"loss", "windows", "characters"}``."""
+    T = model.block_size
+    windows = (len(symbols) - 1) // T
+    if windows < 1:
+        raise DagnetError(f"{len(symbols)} symbols hold no window of {T} and its target")
+    rows = np.arange(windows)[:, None] * T + np.arange(T)
+    result = model.evaluate(symbols[rows], symbols[rows + 1], batch_size=batch_size)
+    return {"loss": result["loss"], "windows": windows, "characters": windows * T}
