@@ -244,12 +244,28 @@ class GPT(Model):
         self.settings = GPTConfig(len(self.vocabulary), int(block_size), int(n_layers),
                                   int(n_heads), int(width), gelu, attention, bool(bias),
                                   float(dropout))
+        if self.settings.dropout and dropout_rng is None:
+            dropout_rng = np.random.default_rng()  # one generator for every dropout node
+        self._dropout_rng = dropout_rng if self.settings.dropout else None
         self.graph = gpt(self.settings, rng=rng, dtype=np.dtype(dtype), debug=debug,
-                         dropout_rng=dropout_rng)
+                         dropout_rng=self._dropout_rng)
         self.parameter_nodes = self.graph.parameter_nodes
         self._nodes = {node.name: node for node in self.graph.nodes}
         self.metadata: dict = {}
         self.extra_tensors: dict[str, np.ndarray] = {}
+
+    @property
+    def rng(self) -> np.random.Generator | None:
+        """The generator of the dropout masks (None without dropout): a checkpoint keeps
+        its state, so that a resumed run draws the masks it would have drawn."""
+        return self._dropout_rng
+
+    @rng.setter
+    def rng(self, value: np.random.Generator) -> None:
+        self._dropout_rng = value
+        for node in self.graph.nodes:
+            if isinstance(node, DropoutNode):
+                node.rng = value
 
     @property
     def block_size(self) -> int:

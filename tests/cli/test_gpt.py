@@ -120,8 +120,10 @@ def nanogpt_lr(it, lr=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay_iters=2000):
     return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
 
 
-def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(corpus, tmp_path):
-    options = ["--eval-every", 4, "--lr-total-steps", 7, "--quiet"]  # the same schedule
+@pytest.mark.parametrize("dropout", ["0", "0.2"])
+def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(corpus, tmp_path, dropout):
+    options = ["--eval-every", 4, "--lr-total-steps", 7, "--quiet",  # the same schedule
+               "--dropout", dropout]  # the checkpoint keeps the masks' generator
     assert train(corpus, tmp_path / "whole", "--max-iterations", 12, *options) == 0
     assert train(corpus, tmp_path / "half", "--max-iterations", 6, *options) == 0
     first = tmp_path / "half" / metrics_of(tmp_path / "half")["last_checkpoint"]
