@@ -221,13 +221,14 @@ def _block(x: Node, p: dict[str, ParameterNode], prefix: str, config: GPTConfig,
 class GPT(Model):
     """A character-level GPT: ``gpt``'s graph with a vocabulary, as a Model.
 
-    ``GPT(vocabulary)`` is nanoGPT's CPU "baby" model (4 layers, 4 heads, 128 wide,
-    context 64).  Inputs and targets are batch first, X, Y:(B, T) symbol indices with
-    T ≤ ``block_size`` and Y[b, t] the symbol after X[b, t]; a batch's loss is the mean
-    over its B·T characters.  Weights are drawn from ``rng`` (default: seed 0), dropout
-    masks from ``dropout_rng``.  ``train_step`` runs the graph in training mode, every
-    other use (evaluation, prediction, sampling, attention) in inference mode: dropout
-    only acts while training.
+    ``GPT(vocabulary)`` is nanoGPT's CPU "baby" model in its sizes (4 layers, 4 heads,
+    128 wide, context 64) with GPT-2's tanh GELU and biases; ``gelu="none",
+    bias=False`` is nanoGPT's model itself (``gpt train``'s default).  Inputs and targets
+    are batch first, X, Y:(B, T) symbol indices with T ≤ ``block_size`` and Y[b, t] the
+    symbol after X[b, t]; a batch's loss is the mean over its B·T characters.  Weights
+    are drawn from ``rng`` (default: seed 0), dropout masks from ``dropout_rng``.
+    ``train_step`` runs the graph in training mode, every other use (evaluation,
+    prediction, sampling, attention) in inference mode: dropout only acts while training.
     """
 
     file_format = "dagnet-gpt"
