@@ -208,7 +208,8 @@ def test_a_text_too_short_for_the_windows_is_one_line(tmp_path, capsys):
     ["train", "--block-size", "0"], ["train", "--batch-size", "-3"],
     ["train", "--max-iterations", "1e3"], ["train", "--time-budget", "inf"],
     ["train", "--eval-every", "0"], ["train", "--eval-batches", "0"], ["train", "--lr", "nan"],
-    ["train", "--dtype", "float16"], ["train", "--out", ""],
+    ["train", "--dtype", "float16"], ["train", "--out", ""], ["train", "--dropout", "1"],
+    ["train", "--dropout", "-0.1"], ["train", "--gelu", "erf"],
     ["sample", "x.safetensors", "--length", "-5"], ["sample", "x.safetensors", "--top-k", "0"],
     ["sample", "x.safetensors", "--temperature", "-1"],
     ["sample", "x.safetensors", "--seed", "-1"]])
