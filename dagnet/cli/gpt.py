@@ -5,9 +5,9 @@ Train a GPT on a UTF-8 text: the first 90% trains, in --batch-size random window
 random windows, the same each time).  nanoGPT's CPU defaults: 4 layers, 4 heads, 128 wide,
 context 64, exact GELU, no biases, no dropout, batch 12, 2000 steps; AdamW (beta2 0.99;
 weight decay 1e-4, nanoGPT's 0.1 x lr, not on biases and gains), lr 1e-3 after 100 warm-up
-steps (nanoGPT's ramp), cosine decay to 1e-4, gradient norm clipped to 1.  Validation and a checkpoint (the best and latest kept) every
---eval-every steps and at the end.  --resume may change --max-iterations (the schedule
-stays), --time-budget, --eval-every, --data.
+steps (nanoGPT's ramp), cosine decay to 1e-4, gradient norm clipped to 1.  Validation and
+a checkpoint (the best and latest kept) every --eval-every steps and at the end.  --resume
+may change --max-iterations (the schedule stays), --time-budget, --eval-every, --data.
 
 Not ``charrnn train --model gpt``: a GPT reads random windows afresh where char-rnn carries
 a state along parallel streams epoch by epoch, and the two share few options.
