@@ -539,8 +539,12 @@ def _check_parents(parents, where: str, cls: type[Node], k: int, outputs: list[i
                                  "does not come before it")
         _output_index(i_output, f"{where}[{i}][1]", parent, outputs)
     wanted = cls.n_inputs
-    if (len(parents) != wanted) if wanted is not None else not parents:
-        count = "one or more" if wanted is None else str(wanted)
+    if wanted is None:
+        bad, count = not parents, "one or more"
+    else:
+        counts = (wanted,) if isinstance(wanted, int) else tuple(wanted)
+        bad, count = len(parents) not in counts, " or ".join(map(str, counts))
+    if bad:
         raise ModelFileError(f"{where}: a {cls.__name__} reads {count} input(s), got "
                              f"{len(parents)}")
 

@@ -63,9 +63,10 @@ class Node:
     """
 
     # What a model file may say about a node of this type, checked before anything is
-    # built (dagnet.io): how many inputs it reads (None: one or more) and a check per
-    # key of its config() (dagnet.schema).  A type with config() keys declares them.
-    n_inputs: int | None = None
+    # built (dagnet.io): how many inputs it reads (None: one or more; a tuple: one of those
+    # counts) and a check per key of its config() (dagnet.schema).  A type with config()
+    # keys declares them.
+    n_inputs: int | tuple[int, ...] | None = None
     config_schema: dict[str, Check] = {}
     # A node whose computation differs in training and inference (dropout, batch
     # normalisation) follows Graph.set_training through its ``training`` flag.

@@ -3,11 +3,11 @@
 Train a GPT on a UTF-8 text: the first 90% trains, in --batch-size random windows of
 --block-size characters; the last 10% validates (mean loss over --eval-batches batches of
 random windows, the same each time).  nanoGPT's CPU defaults: 4 layers, 4 heads, 128 wide,
-context 64, batch 12, 2000 steps; AdamW (beta2 0.99; weight decay 1e-4, nanoGPT's 0.1 x lr,
-not on biases and gains), lr 1e-3 after 100 warm-up steps, cosine decay to 1e-4, gradient
-norm clipped to 1.  Validation and a checkpoint (the best and latest kept) every
---eval-every steps and at the end.  --resume may change --max-iterations (the schedule
-stays), --time-budget, --eval-every, --data.
+context 64, exact GELU, no biases, no dropout, batch 12, 2000 steps; AdamW (beta2 0.99;
+weight decay 1e-4, nanoGPT's 0.1 x lr, not on biases and gains), lr 1e-3 after 100 warm-up
+steps (nanoGPT's ramp), cosine decay to 1e-4, gradient norm clipped to 1.  Validation and
+a checkpoint (the best and latest kept) every --eval-every steps and at the end.  --resume
+may change --max-iterations (the schedule stays), --time-budget, --eval-every, --data.
 
 Not ``charrnn train --model gpt``: a GPT reads random windows afresh where char-rnn carries
 a state along parallel streams epoch by epoch, and the two share few options.
@@ -19,15 +19,13 @@ import argparse
 import functools
 import math
 
-import numpy as np
-
 from dagnet import argtypes, training
 from dagnet.cli import run as shared
 from dagnet.cli.charrnn import LOG2, add_sample_command, resumed
 from dagnet.data.text import random_windows, text_windows
-from dagnet.errors import DagnetError
+from dagnet.experiments.gpt import GELU_FORMS, new_gpt
 from dagnet.models.gpt import GPT
-from dagnet.optim.options import add_optimizer_arguments, make_optimizer
+from dagnet.optim.options import add_optimizer_arguments
 from dagnet.rng import seed_streams
 from dagnet.viz.language import draw_gpt_run
 
@@ -44,6 +42,10 @@ def register(subparsers) -> None:
     add("--heads", type=count, default=4, help="attention heads (default 4)")
     add("--width", type=count, default=128, help="embedding width (default 128)")
     add("--block-size", type=count, default=64, help="context, characters (default 64)")
+    add("--gelu", choices=GELU_FORMS, default="exact", help="GELU's form (default exact)")
+    add("--bias", action=argparse.BooleanOptionalAction, default=False,
+        help="biases in the linear layers and LayerNorms (default: none, as nanoGPT)")
+    add("--dropout", type=argtypes.fraction, default=0.0, help="rate (default 0)")
     add("--batch-size", type=count, default=12, help="windows per step (default 12)")
     add("--max-iterations", type=count, default=2000, help="steps in all (default 2000)")
     add("--time-budget", type=argtypes.positive_float, metavar="MINUTES", help="of this call")
@@ -51,25 +53,18 @@ def register(subparsers) -> None:
     add("--eval-batches", type=count, default=20, help="to validate on (default 20)")
     add_optimizer_arguments(train, default="adam", default_lr=1e-3)
     train.set_defaults(weight_decay=1e-4, weight_decay_vectors=False, clip_norm=1.0,
-                       lr_schedule="cosine", warmup_steps=100, run=run_train)
+                       lr_schedule="cosine", warmup_steps=100, warmup_ramp_to_inner=True,
+                       run=run_train)
     shared.add_run_arguments(train, data_help="UTF-8 text (default: tiny Shakespeare)")
     add_sample_command(commands, GPT, "gpt train")
 
 
-def _model(args, run: shared.CommandRun, model: GPT | None, vocabulary, rng):
-    """A new GPT (weights from ``rng``) and its optimizer, or the checkpoint's.  Unless told
-    otherwise, Adam gets nanoGPT's beta2 for characters and a cosine decay ends at lr / 10."""
-    if model is not None:
-        model.debug = run.debug
-        return model, training.optimizer_from_checkpoint(model, args.resume)
-    if args.width % args.heads:
-        raise DagnetError(f"--width {args.width} does not split into --heads {args.heads}")
-    model = GPT(vocabulary, args.block_size, args.layers, args.heads, args.width, rng=rng,
-                dtype=np.dtype(args.dtype), debug=run.debug)
-    nanogpt = {"beta2": 0.99 if args.optimizer == "adam" else None,
-               "lr_min_factor": 0.1 if args.lr_schedule == "cosine" else None}
-    vars(args).update({k: v for k, v in nanogpt.items() if getattr(args, k) is None})
-    return model, make_optimizer(args, model.parameter_nodes, total_steps=args.max_iterations)
+def _model(args, run: shared.CommandRun, model: GPT | None, vocabulary, streams):
+    """A new GPT and its optimizer (nanoGPT's recipe), or the checkpoint's."""
+    if model is None:
+        return new_gpt(args, vocabulary, streams, run.debug)
+    model.debug = run.debug
+    return model, training.optimizer_from_checkpoint(model, args.resume)
 
 
 def run_train(args: argparse.Namespace) -> int:
@@ -79,8 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
     args.data = text.path  # absolute: the checkpoint resumes from any folder
     run = shared.CommandRun(args, "gpt train", set(saved["options"] if saved else ()) - CHANGEABLE)
     run.check_resume(saved["options"] if saved else {})  # given again: must agree
-    streams = seed_streams(args.seed, ["weights", "batches", "validation"])
-    model, optimizer = _model(args, run, model, text.vocabulary, streams["weights"])
+    streams = seed_streams(args.seed, ["weights", "batches", "validation", "dropout"])
+    model, optimizer = _model(args, run, model, text.vocabulary, streams)
     model.metadata = {**model.metadata, "command": "gpt train", "data": text.description}
     B, T = args.batch_size, args.block_size
     data = training.GeneratedBatches(functools.partial(random_windows, text.train, T),

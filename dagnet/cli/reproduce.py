@@ -21,9 +21,10 @@ def register(subparsers) -> None:
         description="Run every part's experiment with dagnet's own commands (XOR and the "
                     "disk with tanh and ReLU, the learning-rate sweep, MNIST [10] and "
                     "[128, 64, 10], the Reber grammars with RNN and LSTM, the optimizers, "
-                    "char-rnn on tiny Shakespeare), each into its own subfolder of --out, "
-                    "and write --out/index.html: every figure, the tutorial's figures beside "
-                    "dagnet's, generated text, timings and the environment; --out/metrics.json "
+                    "char-rnn and a GPT on tiny Shakespeare), each into its own subfolder "
+                    "of --out, and write --out/index.html: every figure, the tutorial's "
+                    "figures beside dagnet's, generated text, timings and the environment; "
+                    "--out/metrics.json "
                     "is a run record with every experiment's status.  Experiments whose data "
                     "are missing are reported as skipped; one that fails is reported with its "
                     "error and the others still run.  Exit code 1 when an experiment failed, "
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
                         help="seed for every command (default: each command's own default; "
                              "char-rnn: 123, the seed of its published figures)")
     parser.add_argument("--only", nargs="+", metavar="NAME", default=None,
-                        help="run only these experiments or parts (part1 … part6); the "
+                        help="run only these experiments or parts (part1 … part6, part8); the "
                              "other experiments recorded in --out stay on the page. "
                              "Experiments: " + ", ".join(e.name for e in EXPERIMENTS))
     parser.add_argument("--report-only", action="store_true",

@@ -560,7 +560,7 @@ def _causal_mask(g, node, x):
 
 @converts(LayerNormNode)
 def _layer_norm(g, node, x):
-    # Composed (LayerNormalization is opset 17's): (x - μ)/√(σ² + eps) ⊙ g + b.
+    # Composed (LayerNormalization is opset 17's): (x - μ)/√(σ² + eps) ⊙ g (+ b if given).
     hint = _hint(node)
     centred = g.op("Sub", [x[0], g.reduce("ReduceMean", x[0], [-1], f"{hint}/mean", True)],
                    f"{hint}/centred")
@@ -568,6 +568,8 @@ def _layer_norm(g, node, x):
                         f"{hint}/variance", True)
     std = g.op("Sqrt", [g.op("Add", [variance, g.scalar(node.eps, "eps")], f"{hint}/var_eps")],
                f"{hint}/std")
+    if len(x) == 2:
+        return [g.op("Mul", [g.op("Div", [centred, std], f"{hint}/normalized"), x[1]], hint)]
     scaled = g.op("Mul", [g.op("Div", [centred, std], f"{hint}/normalized"), x[1]],
                   f"{hint}/scaled")
     return [g.op("Add", [scaled, x[2]], hint)]

@@ -32,27 +32,33 @@ from dagnet.schema import flag, one_of, positive_number, up_to
 @register_node
 class LayerNormNode(Node):
     """y = x̂ ⊙ g + b, x̂ = (x - μ)/σ with μ, σ² the mean and variance of x's last axis
-    and σ = √(σ² + eps); x:(…, C), g:(C,), b:(C,) -> (…, C).
+    and σ = √(σ² + eps); x:(…, C), g:(C,), b:(C,) -> (…, C).  Without a third input,
+    y = x̂ ⊙ g (no bias: nanoGPT's ``bias=False``).
 
     With ĝ = dJ/dy ⊙ g: dJ/dx = (ĝ - mean(ĝ) - x̂ ⊙ mean(ĝ ⊙ x̂)) / σ (means over the
     last axis), dJ/dg = Σ dJ/dy ⊙ x̂, dJ/db = Σ dJ/dy (sums over all but the last axis).
     """
 
-    n_inputs = 3
+    n_inputs = (2, 3)
     config_schema = {"eps": positive_number}
 
     def __init__(self, parents, eps: float = 1e-5, name: str | None = None):
         super().__init__(parents, name=name)
+        if len(self.parents) not in self.n_inputs:
+            raise GraphError(f"{self.describe()}: needs inputs (x, g) or (x, g, b), got "
+                             f"{len(self.parents)}")
         self.eps = float(eps)
 
     def config(self) -> dict:
         return {"eps": self.eps}
 
     def compute_output(self):
-        x, g, b = self.x
-        if x.ndim < 1 or g.shape != x.shape[-1:] or b.shape != x.shape[-1:]:
-            raise ShapeError(f"{self.describe()}: needs x:(…, C), gain g:(C,) and bias b:(C,), "
-                             f"got x {x.shape}, g {g.shape}, b {b.shape}")
+        x, g = self.x[:2]
+        b = self.x[2] if len(self.x) == 3 else None
+        if x.ndim < 1 or g.shape != x.shape[-1:] or b is not None and b.shape != x.shape[-1:]:
+            shapes = f"x {x.shape}, g {g.shape}" + ("" if b is None else f", b {b.shape}")
+            raise ShapeError(f"{self.describe()}: needs x:(…, C), gain g:(C,) and bias b:(C,) "
+                             f"if any, got {shapes}")
         centered = x - x.mean(axis=-1, keepdims=True)
         variance = np.einsum("...c,...c->...", centered, centered)[..., None]
         variance *= 1.0 / x.shape[-1]
@@ -62,17 +68,18 @@ class LayerNormNode(Node):
         centered *= self.inv_std
         self.normalized = centered
         y = centered * g
-        y += b
+        if b is not None:
+            y += b
         return [y]
 
     def compute_gradient(self):
-        _, g, _ = self.x
+        g = self.x[1]
         dy, x_hat = self.dJdy[0], self.normalized
         C = x_hat.shape[-1]
         dg = db = dx = None
         if self.wants(1):
             dg = np.einsum("nc,nc->c", dy.reshape(-1, C), x_hat.reshape(-1, C))
-        if self.wants(2):
+        if len(self.x) == 3 and self.wants(2):
             db = dy.reshape(-1, C).sum(axis=0)
         if self.wants(0):
             d_hat = dy * g
@@ -83,7 +90,7 @@ class LayerNormNode(Node):
             dx = x_hat * mean_dx
             np.subtract(d_hat, dx, out=dx)
             dx *= self.inv_std
-        return [dx, dg, db]
+        return [dx, dg, db][:len(self.x)]
 
 
 # erfc(z) for z ≥ 0 as e^(-z²)/(1 + 2z)·S(t), t = (z - L)/(z + L) in [-1, 1): S is smooth on

@@ -207,13 +207,16 @@ def _hyperparameter_options(args: argparse.Namespace, name: str) -> dict:
 
 
 def _schedule(args: argparse.Namespace, total_steps: int | None) -> LRSchedule | None:
-    """The learning-rate schedule of --lr-schedule and its options, with --warmup-steps."""
+    """The learning-rate schedule of --lr-schedule and its options, with --warmup-steps
+    (and nanoGPT's ramp where a command sets ``warmup_ramp_to_inner``: ``gpt train``)."""
     options = {key: getattr(args, f"lr_{key}", None)
                for key in ("step_size", "gamma", "total_steps", "min_factor")}
     try:
         return build_schedule(getattr(args, "lr_schedule", "constant"),
                               warmup_steps=getattr(args, "warmup_steps", 0) or 0,
-                              run_steps=total_steps, **options)
+                              run_steps=total_steps,
+                              ramp_to_inner=getattr(args, "warmup_ramp_to_inner", False),
+                              **options)
     except ValueError as exc:  # name the flags, not the library's keywords
         message = str(exc)
         for key in options:

@@ -9,6 +9,7 @@ function of k: a resumed run needs only the optimizer's step count.
 * ``ExponentialSchedule``: s_k = γ^k
 * ``CosineSchedule``:      s_k = m + (1 - m)·½(1 + cos(π·min(k, T)/T))
 * ``WarmupSchedule``:      s_k = (k + 1)/W for k < W, then inner(k - W)
+                           (or (k + 1)/(W + 1) for k < W: nanoGPT's ramp)
 """
 
 from __future__ import annotations
@@ -102,13 +103,19 @@ class WarmupSchedule(LRSchedule):
     """s_k = (k + 1)/W for the first W updates, then ``inner(k - W)`` (default constant).
 
     The linear warm-up of Goyal et al. (2017); the inner schedule starts counting
-    when the warm-up ends.
+    when the warm-up ends.  With ``ramp_to_inner`` the ramp ends on the inner schedule's
+    first update instead of the warm-up's last: s_k = (k + 1)/(W + 1) for k < W
+    (nanoGPT's ``get_lr``).
     """
 
     name = "warmup"
 
-    def __init__(self, warmup_steps: int, inner: LRSchedule | None = None):
+    def __init__(self, warmup_steps: int, inner: LRSchedule | None = None,
+                 ramp_to_inner: bool = False):
         self.warmup_steps = check_count("warmup_steps", warmup_steps)
+        if not isinstance(ramp_to_inner, bool):
+            raise ValueError(f"ramp_to_inner must be true or false, got {ramp_to_inner!r}")
+        self.ramp_to_inner = ramp_to_inner
         if inner is not None and not isinstance(inner, LRSchedule):
             raise ValueError(f"inner must be an LRSchedule, got {type(inner).__name__}")
         if isinstance(inner, WarmupSchedule):
@@ -117,12 +124,13 @@ class WarmupSchedule(LRSchedule):
 
     def __call__(self, k: int) -> float:
         if k < self.warmup_steps:
-            return (k + 1) / self.warmup_steps
+            return (k + 1) / (self.warmup_steps + self.ramp_to_inner)
         return self.inner(k - self.warmup_steps)
 
     def config(self) -> dict:
+        ramp = {"ramp_to_inner": True} if self.ramp_to_inner else {}  # older configs lack it
         return {"name": self.name, "warmup_steps": self.warmup_steps,
-                "inner": self.inner.config()}
+                "inner": self.inner.config(), **ramp}
 
 
 SCHEDULES: dict[str, type[LRSchedule]] = {
@@ -151,12 +159,13 @@ SCHEDULE_OPTIONS = {"constant": (), "step": ("step_size", "gamma"), "exponential
 
 
 def build_schedule(name: str = "constant", *, warmup_steps: int = 0,
-                   run_steps: int | None = None, **options) -> LRSchedule | None:
+                   run_steps: int | None = None, ramp_to_inner: bool = False,
+                   **options) -> LRSchedule | None:
     """The schedule ``name`` with its ``options`` (step_size, gamma, total_steps,
-    min_factor; None: not given), after ``warmup_steps`` of linear warm-up; None for a
-    constant rate without warm-up.  A cosine schedule without ``total_steps`` spans the
-    ``run_steps`` left after the warm-up.  ValueError names an option that does not
-    apply or is missing."""
+    min_factor; None: not given), after ``warmup_steps`` of linear warm-up (nanoGPT's ramp
+    with ``ramp_to_inner``: see WarmupSchedule); None for a constant rate without
+    warm-up.  A cosine schedule without ``total_steps`` spans the ``run_steps`` left
+    after the warm-up.  ValueError names an option that does not apply or is missing."""
     if name not in SCHEDULE_OPTIONS:
         raise ValueError(f"unknown schedule {name!r}; choose from {', '.join(SCHEDULE_OPTIONS)}")
     for key, value in options.items():
@@ -179,4 +188,4 @@ def build_schedule(name: str = "constant", *, warmup_steps: int = 0,
         if steps is None:
             raise ValueError("schedule cosine needs total_steps")
         schedule = CosineSchedule(steps, get("min_factor") or 0.0)
-    return WarmupSchedule(warmup_steps, schedule) if warmup_steps else schedule
+    return WarmupSchedule(warmup_steps, schedule, ramp_to_inner) if warmup_steps else schedule

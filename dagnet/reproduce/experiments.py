@@ -29,6 +29,7 @@ PARTS = {
     5: ("Optimizers", "part5-optimizers.md"),
     6: ("char-rnn: writing like Shakespeare", "part6-char-rnn.md"),
     7: ("Convolutional networks", "part7-convolution.md"),
+    8: ("Attention: a character-level Transformer", "part8-attention.md"),
 }
 
 
@@ -39,7 +40,7 @@ class Context:
     budget: str = "full"
     seed: int | None = None          # None: each command's own default seed
     mnist_dir: Path | None = None    # a folder holding the four MNIST files
-    text_file: Path | None = None    # the char-rnn corpus
+    text_file: Path | None = None    # the char-rnn and GPT corpus
 
     def pick(self, full: list[str], quick: list[str] | None = None,
              tiny: list[str] | None = None) -> list[str]:
@@ -115,7 +116,8 @@ class Experiment:
     headlines: tuple[Headline, ...] = ()
     details: Callable[[dict], list[Table]] | None = None
     doc_figures: tuple[str, ...] = ()           # the figures the docs pages show
-    sample: bool = False                        # char-rnn: sample text from the best model
+    sample: str = ""                            # the command ("charrnn", "gpt") that samples
+                                                # text from the best model; "": none
     notes: str = ""                             # one sentence shown under the title
     extra: dict = field(default_factory=dict)
 
@@ -331,16 +333,59 @@ def _charrnn_train(c: Context) -> list[str]:
 
 
 def best_checkpoint(metrics: dict) -> str | None:
-    """The file name of a char-rnn run's best checkpoint (its record's ``best_checkpoint``;
-    ``files`` names the last one)."""
+    """The file name of a char-rnn or GPT run's best checkpoint (its record's
+    ``best_checkpoint``; ``files`` names the last one)."""
     return metrics.get("best_checkpoint")
 
 
-def sample_argv(c: Context, checkpoint: Path) -> list[str]:
-    """``dagnet charrnn sample`` from the best checkpoint of the char-rnn experiment."""
+def sample_argv(c: Context, checkpoint: Path, command: str = "charrnn") -> list[str]:
+    """``dagnet charrnn sample`` (or ``gpt sample``) from the best checkpoint of the
+    experiment."""
     length = c.pick(["2000"], ["1000"], ["100"])
-    return (["charrnn", "sample", str(checkpoint), "--length", *length, "--temperature", "0.8"]
+    return ([command, "sample", str(checkpoint), "--length", *length, "--temperature", "0.8"]
             + c.seed_option())
+
+
+def _gpt_train(c: Context) -> list[str]:
+    data = [] if c.text_file is None else ["--data", str(c.text_file)]
+    # The full budget is the command's defaults: nanoGPT's CPU configuration, 2000 steps
+    # (about 6 minutes of CPU time; measured 23 minutes of wall time on 2 loaded cores).
+    # The quick one trains 300 steps of the same model (its cosine schedule spans them)
+    # and stops after 3 minutes in any case (measured: 300 steps, 212 s with sampling).
+    options = c.pick(full=[],
+                     quick=["--max-iterations", "300", "--eval-every", "100",
+                            "--time-budget", "3"],
+                     tiny=["--layers", "1", "--heads", "2", "--width", "16", "--block-size",
+                           "16", "--batch-size", "4", "--max-iterations", "6",
+                           "--eval-every", "3", "--eval-batches", "2", "--warmup-steps", "2"])
+    return ["gpt", "train"] + data + options + c.seed_option()
+
+
+def _gpt_quantity(what: str) -> Callable[[dict | None], str]:
+    def quantity(metrics: dict | None) -> str:
+        model = (metrics or {}).get("model") or {}
+        return (f"GPT, {model.get('n_layers', 4)} × {model.get('width', 128)}, context "
+                f"{model.get('block_size', 64)}: {what}")
+    return quantity
+
+
+def _gpt_details(m: dict) -> list[Table]:
+    model, optimizer = m.get("model") or {}, m.get("optimizer") or {}
+    gelu = {"none": "exact", "tanh": "tanh"}.get(model.get("gelu"), model.get("gelu"))
+    rows = [["model", f"{model.get('n_layers')} blocks × {model.get('n_heads')} heads, "
+                      f"{model.get('width')} wide, context {model.get('block_size')}, "
+                      f"{gelu} GELU, {'biases' if model.get('bias', True) else 'no biases'}, "
+                      f"dropout {model.get('dropout', 0.0)} ({m.get('parameters')} weights)"],
+            ["optimizer", f"{optimizer.get('name')}, lr {optimizer.get('learning_rate')}, "
+                          f"beta2 {optimizer.get('beta2')}, weight decay "
+                          f"{optimizer.get('weight_decay')}, clip norm "
+                          f"{optimizer.get('clip_norm')}"],
+            ["iterations", f"{m.get('iterations')} (stop reason: {m.get('stop_reason')})"],
+            ["best validation loss (20-batch estimate)",
+             f"{_number(m.get('val_loss'), '.4f')} nats/char at step {m.get('best_step')}"],
+            ["training speed", f"{_number(m.get('chars_per_second'), ',.0f')} characters/s"],
+            ["training seconds", _number(m.get("train_seconds"), ".0f")]]
+    return [Table("Run", ["", ""], rows)]
 
 
 EXPERIMENTS: list[Experiment] = [
@@ -462,7 +507,7 @@ EXPERIMENTS: list[Experiment] = [
     Experiment(
         "charrnn", 6, "char-rnn on tiny Shakespeare: 2-layer LSTM of 128 (char-rnn's "
                       "defaults)",
-        _charrnn_train, data="text", sample=True, headlines=(
+        _charrnn_train, data="text", sample="charrnn", headlines=(
             Headline(_charrnn_quantity("best validation loss (nats/char)"),
                      lambda m: m["val_loss"], lambda v: f"{v:.3f}",
                      "≈ 1.4 (Karpathy's char-rnn, 2 × 128)", "≤ 1.40", lambda v: v <= 1.40),
@@ -478,13 +523,22 @@ EXPERIMENTS: list[Experiment] = [
         doc_figures=("learning_curves.png", "filters.png", "feature_maps.png",
                      "errors.png")),
     Experiment(
-        "mnist-cnn", 7, "MNIST, a small CNN (batch normalisation, dropout) with its recipe",
+        "mnist-cnn", 7, "MNIST, a small CNN (batch normalisation, random shifts) with its recipe",
         _conv("cnn", ["--channels", "2", "4", "--hidden", "8"]), data="mnist",
         headlines=(_accuracy_headline(_conv_quantity("CNN"), key="test_accuracy",
                                       digits=2),),
         details=_conv_details,
         doc_figures=("learning_curves.png", "filters.png", "feature_maps.png",
                      "confusion_matrix.png")),
+    Experiment(
+        "gpt", 8, "A character-level GPT on tiny Shakespeare: nanoGPT's CPU configuration",
+        _gpt_train, data="text", sample="gpt", headlines=(
+            Headline(_gpt_quantity("best validation loss (nats/char, 20 batches)"),
+                     lambda m: m["val_loss"], lambda v: f"{v:.3f}", "",
+                     "≤ 1.88 (nanoGPT's figure)", lambda v: v <= 1.88),
+            Headline(_gpt_quantity("training speed (characters/s)"),
+                     lambda m: m["chars_per_second"], lambda v: f"{v:,.0f}")),
+        details=_gpt_details, doc_figures=("loss_curve.png", "attention.png")),
 ]
 
 BY_NAME = {experiment.name: experiment for experiment in EXPERIMENTS}

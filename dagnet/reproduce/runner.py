@@ -159,12 +159,13 @@ def call(command: Command, argv: list[str], log, settings: Settings,
 
 
 def _sample(command: Command, context: Context, folder: Path, log, settings: Settings,
-            commands: list) -> tuple[int, str]:
-    """char-rnn: text from the run's best checkpoint into folder/sample.txt."""
+            commands: list, sampler: str) -> tuple[int, str]:
+    """char-rnn, GPT: text from the run's best checkpoint into folder/sample.txt, by
+    ``dagnet <sampler> sample``."""
     checkpoint = best_checkpoint(report.read_json(folder / "metrics.json") or {})
     if not checkpoint or not (folder / checkpoint).is_file():
         return 1, f"no best checkpoint in {folder} to sample from"
-    argv = sample_argv(context, folder / checkpoint)
+    argv = sample_argv(context, folder / checkpoint, sampler)
     commands.append(argv)
     text = io.StringIO()
     code, error = call(command, argv, log, settings, stdout=text)
@@ -190,7 +191,8 @@ def run_experiment(experiment: Experiment, context: Context, root: Path, command
         record["commands"].append(argv)
         code, error = call(command, argv, log, settings)
         if code == 0 and experiment.sample:
-            code, error = _sample(command, context, folder, log, settings, record["commands"])
+            code, error = _sample(command, context, folder, log, settings, record["commands"],
+                                  experiment.sample)
     record["seconds"] = time.perf_counter() - started
     if code == 0:
         record["status"] = "ok"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import signal
 import subprocess
@@ -90,9 +91,13 @@ def test_the_defaults_are_nanogpts_cpu_baby_config():
     for flag, default in SHARED.items():
         assert getattr(args, flag[2:].replace("-", "_")) == default, flag
     args.resume = None
+    streams = {"weights": np.random.default_rng(0), "dropout": np.random.default_rng(1)}
     model, optimizer = _model(args, argparse.Namespace(debug=False), None,
-                              Vocabulary("abc"), np.random.default_rng(0))
+                              Vocabulary("abc"), streams)
     assert model.config()["width"] == 128 and model.dtype == np.float32
+    # nanoGPT's model.py as train.py configures it: exact GELU, no biases, no dropout
+    assert (model.config()["gelu"], model.config()["bias"], model.config()["dropout"]) == (
+        "none", False, 0.0)
     config = optimizer.config()
     assert type(optimizer).__name__ == "Adam" and (config["learning_rate"], config["beta2"],
                                                    config["clip_norm"]) == (1e-3, 0.99, 1.0)
@@ -100,13 +105,25 @@ def test_the_defaults_are_nanogpts_cpu_baby_config():
     assert (config["weight_decay"], config["weight_decay_mode"],
             config["weight_decay_vectors"]) == (1e-4, "decoupled", False)
     assert config["schedule"] == {"name": "warmup", "warmup_steps": 100, "inner": {
-        "name": "cosine", "total_steps": 1900, "min_factor": 0.1}}
-    rates = [optimizer.learning_rate * optimizer.schedule(k) for k in (0, 99, 100, 1999)]
-    assert rates == pytest.approx([1e-5, 1e-3, 1e-3, 1e-4], rel=1e-3)
+        "name": "cosine", "total_steps": 1900, "min_factor": 0.1}, "ramp_to_inner": True}
+    rates = [optimizer.learning_rate * optimizer.schedule(k) for k in range(2000)]
+    assert rates == pytest.approx([nanogpt_lr(k) for k in range(2000)], rel=1e-12)
 
 
-def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(corpus, tmp_path):
-    options = ["--eval-every", 4, "--lr-total-steps", 7, "--quiet"]  # the same schedule
+def nanogpt_lr(it, lr=1e-3, min_lr=1e-4, warmup_iters=100, lr_decay_iters=2000):
+    """nanoGPT's get_lr (train.py), the rate of update ``it`` (0, 1, ...)."""
+    if it < warmup_iters:
+        return lr * (it + 1) / (warmup_iters + 1)
+    if it > lr_decay_iters:
+        return min_lr
+    ratio = (it - warmup_iters) / (lr_decay_iters - warmup_iters)
+    return min_lr + 0.5 * (1.0 + math.cos(math.pi * ratio)) * (lr - min_lr)
+
+
+@pytest.mark.parametrize("dropout", ["0", "0.2"])
+def test_resumed_run_equals_the_uninterrupted_run_bit_for_bit(corpus, tmp_path, dropout):
+    options = ["--eval-every", 4, "--lr-total-steps", 7, "--quiet",  # the same schedule
+               "--dropout", dropout]  # the checkpoint keeps the masks' generator
     assert train(corpus, tmp_path / "whole", "--max-iterations", 12, *options) == 0
     assert train(corpus, tmp_path / "half", "--max-iterations", 6, *options) == 0
     first = tmp_path / "half" / metrics_of(tmp_path / "half")["last_checkpoint"]
@@ -191,7 +208,8 @@ def test_a_text_too_short_for_the_windows_is_one_line(tmp_path, capsys):
     ["train", "--block-size", "0"], ["train", "--batch-size", "-3"],
     ["train", "--max-iterations", "1e3"], ["train", "--time-budget", "inf"],
     ["train", "--eval-every", "0"], ["train", "--eval-batches", "0"], ["train", "--lr", "nan"],
-    ["train", "--dtype", "float16"], ["train", "--out", ""],
+    ["train", "--dtype", "float16"], ["train", "--out", ""], ["train", "--dropout", "1"],
+    ["train", "--dropout", "-0.1"], ["train", "--gelu", "erf"],
     ["sample", "x.safetensors", "--length", "-5"], ["sample", "x.safetensors", "--top-k", "0"],
     ["sample", "x.safetensors", "--temperature", "-1"],
     ["sample", "x.safetensors", "--seed", "-1"]])

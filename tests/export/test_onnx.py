@@ -157,11 +157,13 @@ def test_an_mnist_model_takes_raw_pixels_with_its_preprocessing_folded_in(method
 
 # -- a GPT: the transformer's nodes in one graph ---------------------------------------------
 
-@pytest.mark.parametrize("attention, gelu", [("fused", "tanh"), ("composed", "none")])
-def test_a_gpt_runs_for_any_length_up_to_its_block(attention, gelu, rng):
+@pytest.mark.parametrize("attention, gelu, bias, dropout", [
+    ("fused", "tanh", True, 0.0), ("composed", "none", True, 0.0),
+    ("fused", "none", False, 0.2)])  # nanoGPT's: no biases; dropout exported for inference
+def test_a_gpt_runs_for_any_length_up_to_its_block(attention, gelu, bias, dropout, rng):
     config = GPTConfig(vocabulary_size=11, block_size=8, n_layers=2, n_heads=2, width=8,
-                       gelu=gelu, attention=attention)
-    graph = gpt(config, rng=np.random.default_rng(0))
+                       gelu=gelu, attention=attention, bias=bias, dropout=dropout)
+    graph = gpt(config, rng=np.random.default_rng(0)).eval()
     for p in graph.parameter_nodes:  # weights well away from nanoGPT's small initial ones
         p.w[...] = rng.normal(p.w, 0.3)
     proto = to_onnx(graph, input_shapes={"X": ["batch", "time"]})

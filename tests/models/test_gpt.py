@@ -36,6 +36,14 @@ def test_tiny_gpt_passes_an_end_to_end_gradient_check(attention, rng):
     assert report.worst < 1e-6, str(report)
 
 
+def test_tiny_gpt_without_biases_passes_a_gradient_check(rng):
+    graph = tiny_gpt(rng, bias=False, gelu="none")
+    assert not any(p.name.endswith("/b") or "/b_" in p.name for p in graph.parameter_nodes)
+    X, Y = symbols(rng)
+    report = check_gradients(graph, X, Y, max_elements=64)
+    assert report.worst < 1e-6, str(report)
+
+
 def test_fused_and_composed_attention_give_the_same_model(rng):
     X, Y = symbols(rng)
     results = []

@@ -40,7 +40,8 @@ def test_the_model_is_nanogpts_baby_gpt_by_default():
     model = GPT(CHARS)
     assert model.config() == {"vocabulary": "".join(sorted(CHARS)), "block_size": 64, "n_layers": 4,
                               "n_heads": 4, "width": 128, "gelu": "tanh",
-                              "attention": "fused", "dtype": "float32"}
+                              "attention": "fused", "bias": True, "dropout": 0.0,
+                              "dtype": "float32"}
     C, V, T, L = 128, len(CHARS), 64, 4
     assert model.n_parameters == V * C + T * C + L * (12 * C * C + 13 * C) + 2 * C
     assert model.parameter_nodes[0].name == "wte"  # tied: the output layer reads it too
@@ -97,11 +98,23 @@ def test_saved_and_loaded_through_dagnet_load(tmp_path, rng):
     np.testing.assert_array_equal(loaded.logits(X), model.logits(X))
 
 
+def test_a_file_from_before_the_bias_and_dropout_settings_loads_with_biases(tmp_path):
+    model = tiny()
+    config = {k: v for k, v in model.config().items() if k not in ("bias", "dropout")}
+    path = write_model_file(tmp_path / "old.safetensors", GPT.file_format, GPT.format_version,
+                            config, model.weights(), {}, {})
+    loaded = dagnet.load(path)
+    assert loaded.config() == model.config() and loaded.settings.bias
+
+
 @pytest.mark.parametrize("change, message", [
     (lambda c, w: c.update(width=9), r"config.width: 9 does not split into config.n_heads"),
     (lambda c, w: c.update(n_layers=0), r"config.n_layers: expected an integer in \[1, 64\]"),
     (lambda c, w: c.update(gelu="erf"), "config.gelu: expected one of"),
-    (lambda c, w: c.update(dropout=0.1), "config: unknown key 'dropout'"),
+    (lambda c, w: c.update(dropout=1.5), "config.dropout: expected"),
+    (lambda c, w: c.update(bias="no"), "config.bias: expected"),
+    (lambda c, w: c.update(bias=False), "tensor 'block1/attn/b_proj' is not a weight"),
+    (lambda c, w: c.update(attn=1), "config: unknown key 'attn'"),
     (lambda c, w: c.update(vocabulary="ba"), "config.vocabulary: expected distinct characters"),
     (lambda c, w: c.update(block_size=4), r"tensor 'wpe' is float32\[8, 8\], the config"),
     (lambda c, w: w.pop("ln_f/b"), "tensor 'ln_f/b': the configuration implies it"),
@@ -161,3 +174,35 @@ def test_attention_weights_are_causal_rows_of_probabilities_in_both_forms():
     assert not np.allclose(weights, fused.attention("abc dh\n", layer=1))
     with pytest.raises(ValueError, match="layer must lie in 1..2"):
         fused.attention("abc", layer=3)
+
+
+def test_dropout_acts_in_training_only(rng):
+    X, Y = rng.integers(0, len(CHARS), (4, 8)), rng.integers(0, len(CHARS), (4, 8))
+    plain = perturbed(tiny(n_layers=2, dtype=np.float64))
+    dropped = tiny(n_layers=2, dtype=np.float64, dropout=0.5,
+                   dropout_rng=np.random.default_rng(3))
+    for a, b in zip(plain.parameter_nodes, dropped.parameter_nodes):
+        b.w = a.w.copy()
+    names = sorted(n.name for n in dropped.graph.nodes if type(n).__name__ == "DropoutNode")
+    assert names == ["block1/attn/proj/dropout", "block1/mlp/proj/dropout",
+                     "block2/attn/proj/dropout", "block2/mlp/proj/dropout",
+                     "positions/dropout"]
+    assert not any(type(n).__name__ == "DropoutNode" for n in plain.graph.nodes)
+    # Inference (logits, evaluation, sampling): no dropout, the same model as without.
+    np.testing.assert_array_equal(dropped.logits(X), plain.logits(X))
+    assert dropped.evaluate(X, Y)["loss"] == plain.evaluate(X, Y)["loss"]
+    # Training: a fresh mask at every step, the loss of a thinned model.
+    sgd = dagnet.optim.GradientDescent(dropped.parameter_nodes, 1e-30)  # weights unchanged
+    first, second = (dropped.train_step(Batch(X, Y, 4), sgd) for _ in range(2))
+    assert dropped.graph.training and first != second
+    assert first != pytest.approx(plain.evaluate(X, Y)["loss"], rel=1e-3)
+    assert dropped.generate(5, 0.0, rng, "ab") == plain.generate(5, 0.0, rng, "ab")
+    assert dropped.graph.training is False  # sampling switched it back to inference
+
+
+def test_dropout_is_saved_and_a_loaded_model_runs_in_inference_mode(tmp_path, rng):
+    model = tiny(dropout=0.2, bias=False)
+    loaded = dagnet.load(model.save(tmp_path / "gpt.safetensors"))
+    assert loaded.config() == model.config() and loaded.config()["dropout"] == 0.2
+    X = rng.integers(0, len(CHARS), (2, 8))
+    np.testing.assert_array_equal(loaded.logits(X), model.logits(X))

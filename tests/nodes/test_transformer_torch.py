@@ -46,6 +46,12 @@ def test_layer_norm_matches_torch(rng):
             lambda x, g, b: F.layer_norm(x, (8,), g, b, eps=1e-5), values, [True] * 3, rng)
 
 
+def test_layer_norm_without_bias_matches_torch(rng):
+    values = [3 * rng.standard_normal((2, 5, 8)) + 1, rng.standard_normal(8)]
+    compare(lambda p: LayerNormNode(p), lambda x, g: F.layer_norm(x, (8,), g, None, eps=1e-5),
+            values, [True] * 2, rng)
+
+
 @pytest.mark.parametrize("approximate", ["none", "tanh"])
 def test_gelu_matches_torch(approximate, rng):
     compare(lambda p: GELUNode(p, approximate=approximate),
