@@ -1,7 +1,7 @@
 """One MNIST training epoch and one pass of inference: dagnet against PyTorch.
 
     python benchmarks/mnist_mlp.py [--repeats 7] [--data-dir DIR] [--threads 2] [--busy 0]
-                                   [--json FILE]
+                                   [--profile DIR] [--json FILE]
 
 The network of ``dagnet mnist`` (784 -> 128 tanh -> 64 tanh -> 10, softmax
 cross-entropy), float32, batch 128, plain SGD (lr 0.1), trained one epoch at a
@@ -45,7 +45,8 @@ from dagnet import GradientDescent, fully_connected
 from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.errors import DataError
 from dagnet.threads import available_cores, set_threads
-from dagnet.training import ArrayBatches, Trainer
+from dagnet.training import ArrayBatches, Profile, Trainer
+from dagnet.training.profile import PROFILE_TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [128, 64, 10]
@@ -111,8 +112,10 @@ class Dagnet:
     name = "dagnet"
 
     def __init__(self, X, labels, X_test, dtype=np.float32, formulation="affine",
-                 threads: str = "2"):
+                 threads: str = "2", profile: Path | None = None):
         self.threads = threads
+        # One Profile over every epoch of the run (it adds up across Trainers).
+        self.extensions = [Profile(profile)] if profile is not None else []
         self.X, self.X_test = X.astype(dtype), X_test.astype(dtype)
         self.labels = labels
         self.graph = fully_connected(LAYERS, X.shape[1], "tanh", "softmax",
@@ -127,7 +130,7 @@ class Dagnet:
     def epoch(self, order_rng: np.random.Generator) -> None:
         set_threads("auto" if self.threads == "auto" else int(self.threads))
         Trainer(self.graph, self.optimizer, ArrayBatches(self.X, self.labels, BATCH, order_rng),
-                epochs=1).run()
+                epochs=1, extensions=self.extensions).run()
 
     def infer(self) -> np.ndarray:
         return self.graph.propagate([self.X_test])[0]
@@ -214,6 +217,9 @@ def main(argv=None) -> int:
                         help="BLAS and PyTorch threads, or auto (default 2)")
     parser.add_argument("--busy", type=int, default=0,
                         help="spinning neighbour processes to run beside (default 0)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="also time dagnet with --profile's per-node timer on (its "
+                             "overhead), writing profile.json and profile.txt into DIR")
     parser.add_argument("--json", type=Path, default=None, help="also write results to FILE")
     args = parser.parse_args(argv)
 
@@ -232,6 +238,10 @@ def main(argv=None) -> int:
         contenders.append(Dagnet(X, labels, X_test, formulation="tutorial",
                                  threads=args.threads))
         contenders[-1].name = "dagnet (1|x)·W"
+
+    if args.profile is not None:
+        contenders.append(Dagnet(X, labels, X_test, threads=args.threads, profile=args.profile))
+        contenders[-1].name = "dagnet profiled"
 
     sizes = [X.shape[1]] + LAYERS
     with busy_neighbours(args.busy):
@@ -268,6 +278,10 @@ def main(argv=None) -> int:
         print(f"dagnet / PyTorch: epoch {results['ratio_epoch']:.2f}, inference "
               f"{results['ratio_inference']:.2f}")
     print(f"dagnet epoch / GEMM bound: {epoch['dagnet'] / (flops / rate):.2f}")
+    if args.profile is not None:
+        results["ratio_profiled"] = epoch["dagnet profiled"] / epoch["dagnet"]
+        print(f"profiled / plain dagnet epoch: {results['ratio_profiled']:.3f}\n")
+        print((args.profile / PROFILE_TEXT).read_text(), end="")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

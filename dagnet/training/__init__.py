@@ -28,14 +28,16 @@ from dagnet.training.iterators import (
     GeneratedBatches,
     StreamBatches,
 )
+from dagnet.training.profile import Profile, StepProfile
 from dagnet.training.record import LOG_FILE, RECORD_FILE, RunRecord, check_record, environment
 from dagnet.training.run import Run
 from dagnet.training.trainer import Extension, History, StopTraining, Trainer, parse_trigger
 
 __all__ = [
     "ArrayBatches", "Batch", "Checkpoint", "EpochDecay", "Evaluate", "Extension",
-    "GeneratedBatches", "History", "Interrupt", "LOG_FILE", "MetricsLog", "ProgressBar",
-    "RECORD_FILE", "Report", "Run", "RunRecord", "StopOnNonFinite", "StopTraining", "StreamBatches",
+    "GeneratedBatches", "History", "Interrupt", "LOG_FILE", "MetricsLog", "Profile", "ProgressBar",
+    "RECORD_FILE", "Report", "Run", "RunRecord", "StepProfile", "StopOnNonFinite", "StopTraining",
+    "StreamBatches",
     "TensorBoard", "TimeBudget", "Trainer", "check_options", "check_record", "environment",
     "format_entry", "jsonable", "optimizer_from_checkpoint", "parse_trigger", "resume",
     "save_checkpoint", "training_state",
