@@ -48,6 +48,10 @@ class StepProfile:
             entry[0] += seconds
             entry[1] += 1
 
+    def new_run(self) -> None:
+        """A Trainer starts: the time since the last one's last step is not between steps."""
+        self._ended = None
+
     def begin_step(self, batch_seconds: float) -> None:
         """A step starts; fetching its batch took ``batch_seconds``."""
         if self._ended is not None:
@@ -131,6 +135,7 @@ class Profile(Extension):
         return {"profile": self.folder / PROFILE_FILE, "profile_text": self.folder / PROFILE_TEXT}
 
     def initialize(self, trainer: Trainer) -> None:
+        self.profile.new_run()
         trainer.profiler = self.profile
 
     def finalize(self, trainer: Trainer) -> None:
