@@ -199,7 +199,7 @@ class LSTMLayerNode(Node):
         steps, batch, width = xz.shape
         n = width // 4
         dtype = np.result_type(xz, h0, c0, u)
-        # exp is the transcendental NumPy computes fastest (np.tanh costs 2-3 exps): with
+        # exp is the transcendental NumPy computes fastest (np.tanh costs about 2 exps): with
         # the columns of U and xz scaled by -1 (i, f, o) and -2 (g), ONE exp per step gives
         # every gate, σ(z) = 1/(1 + e^-z) and tanh(z) = 2σ(2z) - 1 (tanh_from_exp says why
         # this is exact to rounding and never a NaN).
