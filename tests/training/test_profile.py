@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import pytest
@@ -74,3 +75,14 @@ def test_a_profiled_run_writes_the_files_and_its_record_lists_them(tmp_path):
 def test_the_profile_flag_reaches_the_run():
     args = build_parser().parse_args(["xor", "--profile"])
     assert args.profile is True
+
+
+def test_one_profile_adds_up_several_trainers_without_the_time_between_them(tmp_path):
+    profile = Profile(tmp_path)
+    new_trainer([profile], steps=3).run()
+    ended = profile.profile.between_seconds
+    time.sleep(0.05)  # between two trainers: neither a step nor "between steps"
+    new_trainer([profile], steps=4).run()
+    summary = json.loads((tmp_path / "profile.json").read_text())
+    assert summary["steps"] == 7
+    assert profile.profile.between_seconds - ended < 0.05
