@@ -11,7 +11,11 @@ it counts the time spent fetching batches and between steps (extensions, logging
 
 When the run ends, however it ends, ``profile.json`` (the figures) and
 ``profile.txt`` (the same as a table) are written into the folder.  Timing each node
-costs two clock reads and a dictionary update per node and pass.
+costs two clock reads and a dictionary update per node and pass, a few microseconds:
+it shows on steps of little work with many nodes (MNIST [128, 64, 10], 30 timed passes
+per step of about 2 ms of CPU: 5-7% longer epochs, measured), not on char-rnn's
+(36 passes per step of about 100 ms).  The times are wall-clock: on a machine shared
+with other work, each node also carries its share of the waits for a core.
 """
 
 from __future__ import annotations
