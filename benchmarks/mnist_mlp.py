@@ -1,7 +1,7 @@
 """One MNIST training epoch and one pass of inference: dagnet against PyTorch.
 
     python benchmarks/mnist_mlp.py [--repeats 7] [--data-dir DIR] [--threads 2] [--busy 0]
-                                   [--json FILE]
+                                   [--profile DIR] [--json FILE]
 
 The network of ``dagnet mnist`` (784 -> 128 tanh -> 64 tanh -> 10, softmax
 cross-entropy), float32, batch 128, plain SGD (lr 0.1), trained one epoch at a
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import statistics
 import sys
 import time
@@ -45,7 +46,8 @@ from dagnet import GradientDescent, fully_connected
 from dagnet.data.mnist import Preprocessing, load_mnist
 from dagnet.errors import DataError
 from dagnet.threads import available_cores, set_threads
-from dagnet.training import ArrayBatches, Trainer
+from dagnet.training import ArrayBatches, Profile, Trainer
+from dagnet.training.profile import PROFILE_TEXT
 
 ROOT = Path(__file__).resolve().parents[1]
 LAYERS = [128, 64, 10]
@@ -111,8 +113,10 @@ class Dagnet:
     name = "dagnet"
 
     def __init__(self, X, labels, X_test, dtype=np.float32, formulation="affine",
-                 threads: str = "2"):
+                 threads: str = "2", profile: Path | None = None):
         self.threads = threads
+        # One Profile over every epoch of the run (it adds up across Trainers).
+        self.extensions = [Profile(profile)] if profile is not None else []
         self.X, self.X_test = X.astype(dtype), X_test.astype(dtype)
         self.labels = labels
         self.graph = fully_connected(LAYERS, X.shape[1], "tanh", "softmax",
@@ -127,7 +131,7 @@ class Dagnet:
     def epoch(self, order_rng: np.random.Generator) -> None:
         set_threads("auto" if self.threads == "auto" else int(self.threads))
         Trainer(self.graph, self.optimizer, ArrayBatches(self.X, self.labels, BATCH, order_rng),
-                epochs=1).run()
+                epochs=1, extensions=self.extensions).run()
 
     def infer(self) -> np.ndarray:
         return self.graph.propagate([self.X_test])[0]
@@ -172,30 +176,35 @@ class Torch:
             return self.torch.softmax(self.model(self.X_test), dim=1).numpy()
 
 
-def timed(function, *args) -> float:
-    started = time.perf_counter()
+def timed(function, *args) -> tuple[float, float]:
+    """Wall and process CPU seconds of ``function(*args)`` (CPU time: what the work cost
+    when other processes make it wait for a core)."""
+    wall, cpu = time.perf_counter(), time.process_time()
     function(*args)
-    return time.perf_counter() - started
+    return time.perf_counter() - wall, time.process_time() - cpu
 
 
 def run_rounds(contenders: list, repeats: int, n: int, sizes: list[int]) -> tuple:
     """Epoch and inference seconds per contender, and the GEMM timings, per round."""
     square = np.random.default_rng(0).standard_normal((1024, 1024), dtype=np.float32)
     epoch_times = {c.name: [] for c in contenders}
+    epoch_cpu = {c.name: [] for c in contenders}
     infer_times = {c.name: [] for c in contenders}
     square_times, shape_times = [], []
     for round_ in range(repeats):
         # The same shuffles for every contender; the order alternates round by round.
         seed = 1000 + round_
         for c in (contenders if round_ % 2 == 0 else contenders[::-1]):
-            epoch_times[c.name].append(timed(c.epoch, np.random.default_rng(seed)))
-            infer_times[c.name].append(timed(c.infer))
+            wall, cpu = timed(c.epoch, np.random.default_rng(seed))
+            epoch_times[c.name].append(wall)
+            epoch_cpu[c.name].append(cpu)
+            infer_times[c.name].append(timed(c.infer)[0])
         square_times.append(gemm_seconds(square, square))
         shape_times.append(gemm_epoch_at_shapes(n, sizes))
         print(f"round {round_ + 1}/{repeats}: " + ", ".join(
             f"{name} {times[-1]:.3f} s" for name, times in epoch_times.items()),
             file=sys.stderr, flush=True)
-    return epoch_times, infer_times, square_times, shape_times
+    return epoch_times, epoch_cpu, infer_times, square_times, shape_times
 
 
 def main(argv=None) -> int:
@@ -214,6 +223,9 @@ def main(argv=None) -> int:
                         help="BLAS and PyTorch threads, or auto (default 2)")
     parser.add_argument("--busy", type=int, default=0,
                         help="spinning neighbour processes to run beside (default 0)")
+    parser.add_argument("--profile", type=Path, default=None, metavar="DIR",
+                        help="also time dagnet with --profile's per-node timer on (its "
+                             "overhead), writing profile.json and profile.txt into DIR")
     parser.add_argument("--json", type=Path, default=None, help="also write results to FILE")
     args = parser.parse_args(argv)
 
@@ -233,9 +245,13 @@ def main(argv=None) -> int:
                                  threads=args.threads))
         contenders[-1].name = "dagnet (1|x)·W"
 
+    if args.profile is not None:
+        contenders.append(Dagnet(X, labels, X_test, threads=args.threads, profile=args.profile))
+        contenders[-1].name = "dagnet profiled"
+
     sizes = [X.shape[1]] + LAYERS
     with busy_neighbours(args.busy):
-        epoch_times, infer_times, square_times, shape_times = run_rounds(
+        epoch_times, epoch_cpu, infer_times, square_times, shape_times = run_rounds(
             contenders, args.repeats, len(X), sizes)
 
     flops = gemm_flops_per_epoch(len(X), sizes)
@@ -250,24 +266,36 @@ def main(argv=None) -> int:
         "epoch_seconds": {k: statistics.median(v) for k, v in epoch_times.items()},
         "inference_seconds": {k: statistics.median(v) for k, v in infer_times.items()},
         "epoch_seconds_all": epoch_times,
+        "epoch_cpu_seconds": {k: statistics.median(v) for k, v in epoch_cpu.items()},
+        "load_average": os.getloadavg()[0],
         "test_accuracy_after": {c.name: float(np.mean(c.infer().argmax(1) == test_labels))
                                 for c in contenders},
     }
     epoch, infer = results["epoch_seconds"], results["inference_seconds"]
     print(f"\nMNIST [784, {', '.join(map(str, LAYERS))}] tanh, float32, batch {BATCH}, SGD "
           f"lr {LR}; medians of {args.repeats} alternated rounds")
-    print(f"{'':<16}{'epoch (s)':>11}{'inference (s)':>15}{'test acc.':>11}")
+    cpu = results["epoch_cpu_seconds"]
+    print(f"load average {results['load_average']:.1f}")
+    print(f"{'':<16}{'epoch (s)':>11}{'epoch CPU (s)':>15}{'inference (s)':>15}"
+          f"{'test acc.':>11}")
     for name in epoch:
-        print(f"{name:<16}{epoch[name]:>11.3f}{infer[name]:>15.4f}"
+        print(f"{name:<16}{epoch[name]:>11.3f}{cpu[name]:>15.3f}{infer[name]:>15.4f}"
               f"{100 * results['test_accuracy_after'][name]:>10.2f}%")
     print(f"GEMM-only bound: {flops / 1e9:.2f} GFLOP at {rate / 1e9:.1f} GFLOP/s = "
           f"{flops / rate:.3f} s; the same products at the epoch's shapes: {at_shapes:.3f} s")
     if "pytorch" in epoch:
         results["ratio_epoch"] = epoch["dagnet"] / epoch["pytorch"]
         results["ratio_inference"] = infer["dagnet"] / infer["pytorch"]
-        print(f"dagnet / PyTorch: epoch {results['ratio_epoch']:.2f}, inference "
-              f"{results['ratio_inference']:.2f}")
+        results["ratio_epoch_cpu"] = cpu["dagnet"] / cpu["pytorch"]
+        print(f"dagnet / PyTorch: epoch {results['ratio_epoch']:.2f} (CPU time "
+              f"{results['ratio_epoch_cpu']:.2f}), inference {results['ratio_inference']:.2f}")
     print(f"dagnet epoch / GEMM bound: {epoch['dagnet'] / (flops / rate):.2f}")
+    if args.profile is not None:
+        results["ratio_profiled"] = epoch["dagnet profiled"] / epoch["dagnet"]
+        results["ratio_profiled_cpu"] = cpu["dagnet profiled"] / cpu["dagnet"]
+        print(f"profiled / plain dagnet epoch: {results['ratio_profiled']:.3f} (CPU time "
+              f"{results['ratio_profiled_cpu']:.3f})\n")
+        print((args.profile / PROFILE_TEXT).read_text(), end="")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2) + "\n")
     return 0

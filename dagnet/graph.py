@@ -11,14 +11,35 @@ no graph search per call.
 
 from __future__ import annotations
 
+import time
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 import numpy as np
 
 from dagnet.errors import GraphError, NonFiniteError
 from dagnet.node import GradientNode, InputNode, Node, ParameterNode, parent_nodes, post_order
+
+# A per-node timer: timer(node, "forward" or "backward", seconds), also told of each
+# optimizer update as timer(optimizer, "update", seconds).  While one is set (the Trainer
+# sets a profile's around each training step: dagnet.training.profile), every Graph times
+# each node it runs; otherwise the passes are the plain loops below.
+NodeTimer = Callable[[object, str, float], None]
+_node_timer: NodeTimer | None = None
+
+
+def set_node_timer(timer: NodeTimer | None) -> NodeTimer | None:
+    """Time every node that a Graph runs with ``timer`` (None: stop); returns the previous
+    timer."""
+    global _node_timer
+    previous, _node_timer = _node_timer, timer
+    return previous
+
+
+def node_timer() -> NodeTimer | None:
+    """The timer set by ``set_node_timer``, or None."""
+    return _node_timer
 
 
 class Graph:
@@ -168,11 +189,7 @@ class Graph:
         """Set the inputs, compute and return the outputs (one array per output node)."""
         self.reset_memoization()
         _set_values(self.input_nodes, X, "propagate", "input")
-        for node in self._output_order:
-            if node.dirty_y:
-                node.forward()
-                if self.debug:
-                    _check_finite(node, node.y, "output")
+        self._forward(self._output_order)
         return [node.y[i] for node, i in self.output_nodes]
 
     def compute_cost(self, Y: Sequence[np.ndarray] | np.ndarray) -> float:
@@ -184,12 +201,7 @@ class Graph:
         _set_values(self.expected_output_nodes, Y, "backpropagate", "expected output")
         for node in self._cost_only_order:
             node.dirty_y = True
-        debug = self.debug
-        for node in self._cost_order:
-            if node.dirty_y:
-                node.forward()
-                if debug:
-                    _check_finite(node, node.y, "output")
+        self._forward(self._cost_order)
         return float(self.cost_node.y[0])
 
     def backpropagate(self, Y: Sequence[np.ndarray] | np.ndarray) -> float:
@@ -199,9 +211,14 @@ class Graph:
         ``propagate`` are reused.
         """
         cost = self.compute_cost(Y)
-        debug = self.debug
+        timer, debug = _node_timer, self.debug
         for node, sources in self._backward_plan:
-            node.backward(sources)
+            if timer is None:
+                node.backward(sources)
+            else:
+                started = time.perf_counter()
+                node.backward(sources)
+                timer(node, "backward", time.perf_counter() - started)
             if debug:
                 _check_finite(node, node.dJdx, "gradient")
         for node in self._unreached:
@@ -209,6 +226,20 @@ class Graph:
             node.dJdx = node.dJdy
             node.dirty_dJdx = False
         return cost
+
+    def _forward(self, order: list[Node]) -> None:
+        """Compute the dirty nodes of ``order``, timed while a node timer is set."""
+        timer, debug = _node_timer, self.debug
+        for node in order:
+            if node.dirty_y:
+                if timer is None:
+                    node.forward()
+                else:
+                    started = time.perf_counter()
+                    node.forward()
+                    timer(node, "forward", time.perf_counter() - started)
+                if debug:
+                    _check_finite(node, node.y, "output")
 
     def reset_memoization(self) -> None:
         """Mark every node of this graph as needing recomputation."""

@@ -77,7 +77,8 @@ def run_optimizers(args: argparse.Namespace) -> int:
         X, labels, X_test, test_labels, network, rates, epochs=epochs, batch_size=batch_size,
         seed=args.seed, dtype=np.dtype(args.dtype), report=report,
         extensions=lambda name: [ProgressBar(False if args.quiet else None, name, "ex"),
-                                 MetricsLog(run.folder / f"metrics-{name}.jsonl")])
+                                 MetricsLog(run.folder / f"metrics-{name}.jsonl"),
+                                 *run.profiling()])
     figure = plot_learning_curves(curves, run.folder / "optimizers.png", title=(
         f"{description}: {network['layers']} {network['hidden']}, batch {batch_size}"))
     run.record.add_file("figure", figure)

@@ -136,7 +136,7 @@ def run_compare(args: argparse.Namespace) -> int:
         args.cells, range(args.seed, args.seed + args.seeds), _task(args, True),
         lambda nodes, updates: make_optimizer(args, nodes, total_steps=updates),
         parameters=args.parameters, dtype=args.dtype, fused=not args.unfused,
-        train=run.train, progress=False if run.quiet else None,
+        train=run.train, progress=False if run.quiet else None, extensions=run.profiling(),
         log=run.folder / "metrics.jsonl")
     settings = {key: getattr(args, key) for key in ("optimizer", "lr", "lr_schedule")}
     run.record.add_file("figure", plot_compare(

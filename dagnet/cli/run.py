@@ -50,6 +50,8 @@ def add_run_arguments(parser: argparse.ArgumentParser, *, data_help: str | None 
     group.add_argument("--threads", type=threads, default="auto", metavar="N|auto",
                        help="BLAS threads: N, or auto (default): one per core other processes "
                             "leave free, measured at the start (dagnet.set_threads)")
+    group.add_argument("--profile", action="store_true", help="time the nodes of every "
+                       "training step: writes profile.json and profile.txt in the run folder")
     group.add_argument("--quiet", action="store_true",
                        help="no progress bar and no report lines on stderr")
     group.add_argument("--json", action="store_true",
@@ -82,13 +84,14 @@ class CommandRun(DistributedRun):
         set_threads(getattr(args, "threads", "auto"))
         super().__init__(command, args.out, argv=getattr(args, "argv", None), seed=args.seed,
                          quiet=bool(getattr(args, "quiet", False)),
-                         debug=bool(getattr(args, "debug", False)))
+                         debug=bool(getattr(args, "debug", False)),
+                         profile=bool(getattr(args, "profile", False)))
         self.args, self.fixed = args, list(fixed)
 
     def options(self) -> dict:
         """The run's options, JSON-ready, as a checkpoint stores them."""
         skip = {"run", "argv", "given", "config", "resume", "out", "quiet", "json", "debug",
-                "threads"}
+                "threads", "profile"}
         return jsonable({k: v for k, v in vars(self.args).items()
                          if k not in skip and not callable(v)})
 

@@ -142,7 +142,8 @@ def run_lr_sweep(args: argparse.Namespace) -> int:
         lambda model, lr: make_optimizer(argparse.Namespace(**vars(args) | {"lr": lr}),
                                          model.parameter_nodes, total_steps=args.epochs),
         sorted(set(args.lrs)), args.epochs,
-        lambda lr: [Interrupt(), ProgressBar(False if run.quiet else None, f"lr {lr:g}")])
+        lambda lr: [Interrupt(), ProgressBar(False if run.quiet else None, f"lr {lr:g}"),
+                    *run.profiling()])
     summary = toy.sweep_summary(runs)
     figures, files = toy.save_sweep(run.folder, runs, f"XOR, {args.activation} {args.layers}, "
                                     f"{args.optimizer}", {"command": "lr-sweep", "seed": args.seed})

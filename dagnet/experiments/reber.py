@@ -225,15 +225,16 @@ def compare_cells(cells: Sequence[str], seeds: Sequence[int], task: ReberTask,
                   make_optimizer: Callable[[list, int], OptimizationAlgorithm], *,
                   parameters: int | None = None, dtype="float32", fused: bool = True,
                   train: Callable[[Trainer], History] = Trainer.run,
-                  progress: bool | None = None, log: str | os.PathLike | None = None
-                  ) -> Comparison:
+                  progress: bool | None = None, log: str | os.PathLike | None = None,
+                  extensions: Sequence = ()) -> Comparison:
     """Train each cell, sized to about ``parameters`` weights (default: an LSTM of 16
     units), once per seed on ``task`` (the embedded grammar); stop after a run that does
     not finish (interrupted, out of budget).
 
     ``make_optimizer(parameter_nodes, updates)`` gives each run its optimizer;
     ``train(trainer)`` runs it (a command's ``CommandRun.train``); ``log`` collects
-    every run's history entries, labelled with the cell and the seed.
+    every run's history entries, labelled with the cell and the seed; ``extensions``
+    join every run's (a Profile that adds up all of them).
     """
     if not task.embedded:
         raise ValueError("the cells are compared on the embedded grammar (task.embedded)")
@@ -248,11 +249,11 @@ def compare_cells(cells: Sequence[str], seeds: Sequence[int], task: ReberTask,
         hidden = hidden_for_parameters(cell, N_SYMBOLS, N_SYMBOLS, target)
         for seed in seeds:
             model = reber_network(cell, hidden, streams(seed)["init"], dtype=dtype, fused=fused)
-            extensions = [StopOnNonFinite(), Interrupt(),
-                          ProgressBar(progress, f"{cell} seed {seed}", "str")]
+            each = [StopOnNonFinite(), Interrupt(),
+                    ProgressBar(progress, f"{cell} seed {seed}", "str"), *extensions]
             if log is not None:
-                extensions.append(SweepLog(log, cell=cell, seed=seed))
-            run = train_seed(model, seed, task, make_optimizer, train, extensions)
+                each.append(SweepLog(log, cell=cell, seed=seed))
+            run = train_seed(model, seed, task, make_optimizer, train, each)
             result = comparison.cells.setdefault(
                 cell, {"hidden": hidden, "parameters": model.n_parameters, "runs": []})
             result["runs"].append(run)

@@ -12,15 +12,28 @@ from dagnet.node import Node, register_node
 
 
 def sigmoid(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    """σ(x) = 1/(1 + e^-x), written as (1 + tanh(x/2))/2 so it never overflows.
+    """σ(x) = 1/(1 + e^-x), from ONE exp: the transcendental NumPy computes fastest
+    (np.tanh costs about two here, in process CPU time).
 
-    With ``out`` (which may be ``x`` itself) the result is written there, no temporary.
+    Stable at any x: for x below about -88 (float32) e^-x overflows to inf and
+    1/(1 + inf) = 0 is the right value (the overflow is silenced, never a NaN); for large
+    x, e^-x → 0 and σ → 1.  Its relative error stays at rounding level in both tails
+    (the tanh form (1 + tanh(x/2))/2 rounds to 0 below x ≈ -17 in float32).  With ``out``
+    (which may be ``x`` itself) the result is written there, no temporary.
     """
-    y = np.multiply(x, 0.5, out=out)
-    np.tanh(y, out=y)
-    y += 1
-    y *= 0.5
-    return y
+    y = np.negative(x, out=_float_out(x, out))
+    with np.errstate(over="ignore", under="ignore"):
+        np.exp(y, out=y)
+        y += 1
+        return np.reciprocal(y, out=y)
+
+
+def _float_out(x: np.ndarray, out: np.ndarray | None) -> np.ndarray:
+    """``out``, or a new floating-point array of x's shape (integers become float64)."""
+    if out is not None:
+        return out
+    x = np.asarray(x)
+    return np.empty(x.shape, dtype=x.dtype if x.dtype.kind in "fc" else np.float64)
 
 
 def softmax(x: np.ndarray) -> np.ndarray:
@@ -67,7 +80,11 @@ class SigmoidNode(Node):
 
 @register_node
 class TanhNode(Node):
-    """y = tanh(x).  dJ/dx = dJ/dy ⊙ (1 - y²)."""
+    """y = tanh(x).  dJ/dx = dJ/dy ⊙ (1 - y²).
+
+    np.tanh, exact to its relative rounding error everywhere (1 - 2/(1 + e^2x) from one exp
+    measured only about 25% cheaper, and is only absolutely exact).
+    """
 
     n_inputs = 1
 
@@ -76,7 +93,10 @@ class TanhNode(Node):
 
     def compute_gradient(self):
         y = self.y[0]
-        return [self.dJdy[0] * (1 - y * y)]
+        dx = np.multiply(y, y)  # one array, updated in place: no temporaries
+        np.subtract(1, dx, out=dx)
+        dx *= self.dJdy[0]
+        return [dx]
 
 
 @register_node
@@ -91,7 +111,7 @@ class ReluNode(Node):
     def compute_gradient(self):
         # A product with the mask: np.where with a scalar runs about 10 times slower
         # (measured on (128, 8, 28, 28) float32), and ReLUs sit after every convolution.
-        return [self.dJdy[0] * (self.x[0] > 0)]
+        return [np.multiply(self.dJdy[0], self.x[0] > 0, dtype=self.dJdy[0].dtype)]
 
 
 @register_node

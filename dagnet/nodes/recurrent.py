@@ -199,34 +199,50 @@ class LSTMLayerNode(Node):
         steps, batch, width = xz.shape
         n = width // 4
         dtype = np.result_type(xz, h0, c0, u)
-        # Halving the sigmoid columns of U and xz first turns the four gate activations
-        # into ONE tanh per step: σ(z) = (1 + tanh(z/2))/2.
-        half = np.ones(width, dtype=dtype)
-        half[:3 * n] = 0.5
-        u_half = u * half
-        xz_half = xz * half
-        gates = np.empty((steps, batch, width), dtype=dtype)   # σ(i), σ(f), σ(o), tanh(g)
+        # exp is the transcendental NumPy computes fastest (np.tanh costs about 2 exps): with
+        # the columns of U and xz scaled by -1 (i, f, o) and -2 (g), ONE exp per step gives
+        # every gate, σ(z) = 1/(1 + e^-z) and tanh(z) = 2σ(2z) - 1 (exact to an absolute
+        # rounding error; never a NaN).  The cell's tanh(c), on (B, H), stays np.tanh: one
+        # call, no slower there than the five an exp form takes.
+        scale = np.full(width, -1, dtype=dtype)
+        scale[3 * n:] = -2
+        u_scaled = u * scale
+        xz_scaled = np.multiply(xz, scale, out=self._buffer("xz_scaled", xz.shape, dtype))
+        gates = self._buffer("gates", xz.shape, dtype)         # σ(i), σ(f), σ(o), tanh(g)
+        tanh_c = self._buffer("tanh_c", (steps, batch, n), dtype)
         hs = np.empty((steps + 1, batch, n), dtype=dtype)      # h_0 … h_T
         cs = np.empty((steps + 1, batch, n), dtype=dtype)      # c_0 … c_T
-        tanh_c = np.empty((steps, batch, n), dtype=dtype)
         hs[0] = h0
         cs[0] = c0
-        for t in range(steps):
-            z = gates[t]
-            np.matmul(hs[t], u_half, out=z)
-            z += xz_half[t]
-            np.tanh(z, out=z)
-            sig = z[:, :3 * n]
-            sig *= 0.5
-            sig += 0.5
-            c, tc = cs[t + 1], tanh_c[t]
-            np.multiply(z[:, n:2 * n], cs[t], out=c)
-            np.multiply(z[:, :n], z[:, 3 * n:], out=tc)
-            c += tc
-            np.tanh(c, out=tc)
-            np.multiply(z[:, 2 * n:3 * n], tc, out=hs[t + 1])
+        # e^-z = inf for a saturated gate: σ = 1/(1 + inf) = 0, exact.
+        with np.errstate(over="ignore", under="ignore"):
+            for t in range(steps):
+                z = gates[t]
+                np.matmul(hs[t], u_scaled, out=z)
+                z += xz_scaled[t]
+                np.exp(z, out=z)
+                z += 1
+                np.reciprocal(z, out=z)
+                g = z[:, 3 * n:]
+                g *= 2
+                g -= 1
+                c, tc = cs[t + 1], tanh_c[t]
+                np.multiply(z[:, n:2 * n], cs[t], out=c)
+                np.multiply(z[:, :n], g, out=tc)
+                c += tc
+                np.tanh(c, out=tc)
+                np.multiply(z[:, 2 * n:3 * n], tc, out=hs[t + 1])
         self.gates, self.hs, self.cs, self.tanh_c = gates, hs, cs, tanh_c
         return [hs[1:], hs[steps], cs[steps]]
+
+    def _buffer(self, name: str, shape: tuple, dtype: np.dtype) -> np.ndarray:
+        """A scratch array private to this node, kept from call to call (a fresh array
+        of a whole sequence every step costs its page faults); never an output."""
+        buffers = self.__dict__.setdefault("_buffers", {})
+        found = buffers.get(name)
+        if found is None or found.shape != shape or found.dtype != dtype:
+            found = buffers[name] = np.empty(shape, dtype=dtype)
+        return found
 
     def compute_gradient(self):
         _, _, _, u = self.x
@@ -234,12 +250,14 @@ class LSTMLayerNode(Node):
         gates, hs, cs, tanh_c = self.gates, self.hs, self.cs, self.tanh_c
         steps, batch, width = gates.shape
         n = width // 4
+        dtype = gates.dtype
         i, f, o, g = (gates[..., :n], gates[..., n:2 * n], gates[..., 2 * n:3 * n],
                       gates[..., 3 * n:])
-        # Everything that does not depend on the recurrence, for all steps at once:
-        # dJ/dz_t = δc_t ⊙ [g·i(1-i) | c_{t-1}·f(1-f) | · | i(1-g²)] and its o block
-        # δh_t ⊙ tanh(c_t)·o(1-o); δc_t = δc_next + δh_t ⊙ o(1 - tanh²c_t).
-        factors = np.subtract(1, gates)
+        # Everything that does not depend on the recurrence, for all steps at once (few
+        # calls, into buffers kept between calls): dJ/dz_t = δc_t ⊙ [g·i(1-i) |
+        # c_{t-1}·f(1-f) | · | i(1-g²)] and its o block δh_t ⊙ tanh(c_t)·o(1-o);
+        # δc_t = δc_{t+1}⊙f_{t+1} + δh_t ⊙ o(1 - tanh²c_t).
+        factors = np.subtract(1, gates, out=self._buffer("factors", gates.shape, dtype))
         factors *= gates  # σ(1-σ) in the i, f, o blocks (contiguous ops, cheaper than slices)
         blocks = factors.reshape(steps, batch, 4, n)
         blocks[:, :, 0] *= g
@@ -249,18 +267,19 @@ class LSTMLayerNode(Node):
         np.multiply(g, g, out=g_block)
         np.subtract(1, g_block, out=g_block)
         g_block *= i
-        to_c = tanh_c * tanh_c
+        to_c = np.multiply(tanh_c, tanh_c, out=self._buffer("to_c", tanh_c.shape, dtype))
         np.subtract(1, to_c, out=to_c)
         to_c *= o
         # The o block takes δh, the others δc: write δc into all four, then fix o.
         dz = np.empty_like(gates)
         dz_blocks = dz.reshape(steps, batch, 4, n)
-        dh = np.array(dh_last, dtype=gates.dtype)
-        dc = np.array(dc_last, dtype=gates.dtype)
+        dc_t = self._buffer("dc_t", (batch, n), dtype)
+        dh = np.array(dh_last, dtype=dtype)
+        dc = np.array(dc_last, dtype=dtype)
         u_t = u.T
         for t in range(steps - 1, -1, -1):
             dh += dhs[t]
-            dc_t = dh * to_c[t]
+            np.multiply(dh, to_c[t], out=dc_t)
             dc_t += dc
             np.multiply(dc_t[:, None, :], blocks[t], out=dz_blocks[t])
             np.multiply(dh, blocks[t, :, 2], out=dz_blocks[t, :, 2])

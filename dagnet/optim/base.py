@@ -29,10 +29,12 @@ from __future__ import annotations
 import inspect
 import math
 import re
+import time
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
+from dagnet.graph import node_timer
 from dagnet.node import ParameterNode
 from dagnet.optim.checks import check_hyperparameter
 from dagnet.optim.hyperparameters import Hyperparameter, learning_rate
@@ -139,7 +141,11 @@ class OptimizationAlgorithm:
 
     def optimize(self, batch_size: int = 1) -> None:
         """Apply one update to every parameter from its dJ/dw (left by backpropagate)."""
+        timer = node_timer()
+        started = time.perf_counter()
         self.step([node.get_gradient(0) for node in self.parameter_nodes], batch_size)
+        if timer is not None:
+            timer(self, "update", time.perf_counter() - started)
 
     def step(self, gradients: Sequence[np.ndarray], batch_size: int = 1) -> None:
         """Apply one update from explicit gradients, one per parameter (summed over a batch

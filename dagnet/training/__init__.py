@@ -29,6 +29,7 @@ from dagnet.training.iterators import (
     GeneratedBatches,
     StreamBatches,
 )
+from dagnet.training.profile import Profile, StepProfile
 from dagnet.training.record import LOG_FILE, RECORD_FILE, RunRecord, check_record, environment
 from dagnet.training.run import Run
 from dagnet.training.trainer import Extension, History, StopTraining, Trainer, parse_trigger
@@ -36,8 +37,8 @@ from dagnet.training.trainer import Extension, History, StopTraining, Trainer, p
 __all__ = [
     "ArrayBatches", "AugmentedBatches", "Batch", "Checkpoint", "EpochDecay", "Evaluate",
     "Extension", "GeneratedBatches", "History", "Interrupt", "LOG_FILE", "MetricsLog",
-    "ProgressBar", "RECORD_FILE", "Report", "Run", "RunRecord", "StopOnNonFinite",
-    "StopTraining", "StreamBatches", "TensorBoard", "TimeBudget", "Trainer", "check_options",
-    "check_record", "environment", "format_entry", "jsonable", "optimizer_from_checkpoint",
-    "parse_trigger", "resume", "save_checkpoint", "training_state",
+    "Profile", "ProgressBar", "RECORD_FILE", "Report", "Run", "RunRecord", "StepProfile",
+    "StopOnNonFinite", "StopTraining", "StreamBatches", "TensorBoard", "TimeBudget", "Trainer",
+    "check_options", "check_record", "environment", "format_entry", "jsonable",
+    "optimizer_from_checkpoint", "parse_trigger", "resume", "save_checkpoint", "training_state",
 ]

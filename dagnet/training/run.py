@@ -27,6 +27,7 @@ from dagnet.training.extensions import (
     StopOnNonFinite,
     TimeBudget,
 )
+from dagnet.training.profile import Profile
 from dagnet.training.record import LOG_FILE, RunRecord
 from dagnet.training.trainer import History, Trainer
 
@@ -40,12 +41,13 @@ class Run:
     """One run of ``command`` into ``folder`` (default runs/<command>-<timestamp>/).
 
     ``quiet`` hides the progress bar and the report lines; ``debug`` keeps the
-    traceback of a diverged run's error.
+    traceback of a diverged run's error; ``profile`` times the nodes of every training
+    step and writes profile.json and profile.txt (``dagnet.training.profile``).
     """
 
     def __init__(self, command: str, folder: str | os.PathLike | None = None, *,
                  argv: Sequence[str] | None = None, seed: int | None = None,
-                 quiet: bool = False, debug: bool = False,
+                 quiet: bool = False, debug: bool = False, profile: bool = False,
                  report: Callable[[str], None] = say):
         self.command, self.quiet, self.debug, self.report = command, quiet, debug, report
         self.folder = Path(folder) if folder is not None else Path("runs") / (
@@ -53,6 +55,7 @@ class Run:
         self.folder.mkdir(parents=True, exist_ok=True)
         self.record = RunRecord(self.folder, command, None if argv is None else list(argv),
                                 seed)
+        self.profile = Profile(self.folder) if profile else None
 
     def extensions(self, *, unit: str = "ex", description: str | None = None,
                    checkpoint: Checkpoint | None = None, budget: float | None = None,
@@ -68,7 +71,12 @@ class Run:
             found.append(TimeBudget(budget))
         if checkpoint is not None:
             found.append(checkpoint)
-        return found
+        return found + self.profiling()
+
+    def profiling(self) -> list:
+        """``[Profile]`` when this run profiles its steps, else ``[]``: for a command that
+        builds its own extensions (one Profile may serve several Trainers in turn)."""
+        return [] if self.profile is None else [self.profile]
 
     def train(self, trainer: Trainer) -> History:
         """Run ``trainer``; a diverged run still gets its record before its error is
@@ -92,10 +100,18 @@ class Run:
         self.record.update(stop_reason=stop_reason, train_seconds=history.train_seconds,
                            final=history.last, best=history.best)
         self.record.add_file("log", self.folder / LOG_FILE)
+        self._list_profile()
+
+    def _list_profile(self) -> None:
+        if self.profile is not None:
+            for role, path in self.profile.files.items():
+                if path.exists():
+                    self.record.add_file(role, path)
 
     def finish(self, summary: str, **figures) -> dict:
         """Write metrics.json with the command's ``figures`` and report ``summary``;
         returns the one-line summary (the record's main keys and the scalar figures)."""
+        self._list_profile()
         path = self.record.write(**figures)
         if not self.quiet:
             self.report(f"{summary}; wrote {self.folder}/")

@@ -152,6 +152,8 @@ class Trainer:
         self.last_loss = math.nan
         self.step_learning_rate = math.nan
         self._stop_request: tuple[str, str] | None = None
+        # Set by the Profile extension: told of each step, it times the nodes inside it.
+        self.profiler = None
 
     # -- counters ----------------------------------------------------------------------
 
@@ -230,12 +232,19 @@ class Trainer:
         return self.history
 
     def _one_step(self) -> None:
+        fetching = time.perf_counter()
         batch = self.data.next_batch()
         # Extensions may change the rate after this step; the log shows the one used.
         self.step_learning_rate = self.optimizer.current_learning_rate()
+        profiler = self.profiler
         started = time.perf_counter()
+        if profiler is not None:
+            profiler.begin_step(started - fetching)
+            started = time.perf_counter()
         loss = float(self.model.train_step(batch, self.optimizer))
         seconds = time.perf_counter() - started
+        if profiler is not None:
+            profiler.end_step(seconds)
         self.step += 1
         self.history.train_seconds += seconds
         self.window_seconds += seconds

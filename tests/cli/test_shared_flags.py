@@ -16,7 +16,8 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 TRAINING = [["xor"], ["disk"], ["mnist"], ["reber"], ["charrnn", "train"], ["gpt", "train"]]
 COMPARISONS = [["lr-sweep"], ["reber-compare"], ["optimizers"], ["trajectories"]]
 SHARED = {"--seed": 0, "--out": None, "--dtype": "float32", "--quiet": False,
-          "--json": False, "--config": None, "--resume": None, "--data": None}
+          "--json": False, "--config": None, "--resume": None, "--data": None,
+          "--profile": False}
 
 
 def parser_of(command: list[str]) -> argparse.ArgumentParser:
@@ -56,7 +57,7 @@ def test_the_readme_names_the_flags_every_training_command_has():
     paragraph = README.split("Every training command (", 1)[1].split("\n\n", 1)[0]
     named = set(re.findall(r"`(--[a-z][a-z-]*)", paragraph))
     assert {"--seed", "--out", "--dtype", "--data", "--resume", "--optimizer", "--lr",
-            "--quiet", "--json", "--config", "--debug"} <= named
+            "--quiet", "--json", "--config", "--debug", "--profile"} <= named
     for command in TRAINING:
         if available(command[:1]):
             flags = defaults(parser_of(command))
