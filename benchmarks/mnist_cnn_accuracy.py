@@ -1,9 +1,9 @@
 """Train LeNet-5 or the small CNN on MNIST through dagnet's Trainer; accuracy per epoch.
 
     python benchmarks/mnist_cnn_accuracy.py --model lenet5|convnet [--epochs 10]
-        [--batch-size 128] [--lr 1e-3] [--schedule cosine|constant] [--warmup-steps 0]
-        [--weight-decay 0] [--shift 2] [--channels C1 C2] [--hidden N] [--dropout P]
-        [--eval-batch-size 1000] [--seed 0] [--threads 1] [--train-size N] [--json FILE]
+        [--batch-size 128] [--lr 2e-3] [--schedule cosine|constant] [--warmup-steps 0]
+        [--weight-decay 0] [--shift 1] [--channels C1 C2] [--hidden N] [--dropout P]
+        [--eval-batch-size 250] [--seed 0] [--threads 1] [--train-size N] [--json FILE]
 
 As ``dagnet mnist --model X`` trains: images preprocessed "center" (the training
 mean subtracted, /255: ``Preprocessing.fit(train, "center")``), float32, one
@@ -133,21 +133,22 @@ def parse_arguments(argv=None) -> argparse.Namespace:
     p.add_argument("--model", choices=["lenet5", "convnet"], default="lenet5")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
     p.add_argument("--min-factor", type=float, default=0.0,
                    help="cosine: the final rate as a fraction of --lr (default 0)")
     p.add_argument("--warmup-steps", type=int, default=0)
     p.add_argument("--weight-decay", type=float, default=0.0,
                    help="decoupled, per step (w <- (1 - lambda s_k) w), matrices only")
-    p.add_argument("--shift", type=int, default=0, help="random shifts up to S pixels")
+    p.add_argument("--shift", type=int, default=1,
+                   help="random shifts up to S pixels (default 1; 0: none)")
     p.add_argument("--channels", type=int, nargs=2, default=None,
                    help="convnet's (default: the builder's)")
     p.add_argument("--hidden", type=int, default=None, help="convnet's (default: the builder's)")
     p.add_argument("--dropout", type=float, default=None,
                    help="convnet's (default: the builder's)")
-    p.add_argument("--eval-batch-size", type=int, default=1000,
-                   help="test images per forward pass of the evaluation (default 1000)")
+    p.add_argument("--eval-batch-size", type=int, default=250,
+                   help="test images per forward pass of the evaluation (default 250)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--threads", type=int, default=1, help="BLAS threads (default 1)")
     p.add_argument("--train-size", type=int, default=None)
