@@ -39,24 +39,10 @@ from dagnet.models import GraphModel
 from dagnet.models.convolutional import IMAGE_SHAPE, convnet, lenet5
 from dagnet.optim.base import make_optimizer
 from dagnet.optim.schedules import build_schedule
-from dagnet.training import ArrayBatches, Evaluate, Trainer
+from dagnet.training import ArrayBatches, AugmentedBatches, Evaluate, Trainer
 from dagnet.training.trainer import Extension
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-class ShiftedBatches(ArrayBatches):
-    """ArrayBatches whose images are shifted at random by up to ``max_shift`` pixels."""
-
-    def __init__(self, X, Y, batch_size, rng, max_shift: int, shift_rng, background):
-        super().__init__(X, Y, batch_size, rng)
-        self.max_shift, self.shift_rng, self.background = max_shift, shift_rng, background
-
-    def next_batch(self):
-        batch = super().next_batch()
-        batch.inputs = random_shifts(batch.inputs, self.max_shift, self.shift_rng,
-                                     self.background)
-        return batch
 
 
 class EpochPrinter(Extension):
@@ -99,8 +85,10 @@ def train(args) -> dict:
     model = build_model(args, rng)
     if args.shift:
         background = (-prep.mean / 255).astype(np.float32).reshape(IMAGE_SHAPE)
-        data = ShiftedBatches(X, train_labels, args.batch_size, rng, args.shift,
-                              np.random.default_rng(rng.integers(2**63)), background)
+        data = AugmentedBatches(
+            X, train_labels, args.batch_size, rng,
+            lambda images, shifts: random_shifts(images, args.shift, shifts, background),
+            np.random.default_rng(rng.integers(2**63)))
     else:
         data = ArrayBatches(X, train_labels, args.batch_size, rng)
     steps = args.epochs * data.batches_per_epoch
