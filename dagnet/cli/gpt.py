@@ -42,7 +42,7 @@ def register(subparsers) -> None:
     add("--heads", type=count, default=4, help="attention heads (default 4)")
     add("--width", type=count, default=128, help="embedding width (default 128)")
     add("--block-size", type=count, default=64, help="context, characters (default 64)")
-    add("--gelu", choices=GELU_FORMS, default="exact", help="GELU's form (default exact)")
+    add("--gelu", choices=list(GELU_FORMS), default="exact", help="GELU's form (default exact)")
     add("--bias", action=argparse.BooleanOptionalAction, default=False,
         help="biases in the linear layers and LayerNorms (default: none, as nanoGPT)")
     add("--dropout", type=argtypes.fraction, default=0.0, help="rate (default 0)")
