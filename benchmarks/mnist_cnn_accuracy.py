@@ -33,13 +33,13 @@ from pathlib import Path
 
 import numpy as np
 
-from dagnet.data.augment import random_shifts
 from dagnet.data.mnist import Preprocessing, load_mnist
+from dagnet.experiments.mnist import digit_batches
 from dagnet.models import GraphModel
 from dagnet.models.convolutional import IMAGE_SHAPE, convnet, lenet5
 from dagnet.optim.base import make_optimizer
 from dagnet.optim.schedules import build_schedule
-from dagnet.training import ArrayBatches, AugmentedBatches, Evaluate, Trainer
+from dagnet.training import Evaluate, Trainer
 from dagnet.training.trainer import Extension
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -83,14 +83,8 @@ def train(args) -> dict:
     X_test = prep.transform(test_images, np.float32).reshape(shape)
     rng = np.random.default_rng(args.seed)
     model = build_model(args, rng)
-    if args.shift:
-        background = (-prep.mean / 255).astype(np.float32).reshape(IMAGE_SHAPE)
-        data = AugmentedBatches(
-            X, train_labels, args.batch_size, rng,
-            lambda images, shifts: random_shifts(images, args.shift, shifts, background),
-            np.random.default_rng(rng.integers(2**63)))
-    else:
-        data = ArrayBatches(X, train_labels, args.batch_size, rng)
+    background = (-prep.mean / 255).astype(np.float32).reshape(IMAGE_SHAPE)
+    data = digit_batches(X, train_labels, args.batch_size, rng, args.shift, background)
     steps = args.epochs * data.batches_per_epoch
     schedule = build_schedule(args.schedule, warmup_steps=args.warmup_steps, run_steps=steps,
                               min_factor=args.min_factor if args.schedule == "cosine" else None)

@@ -191,6 +191,21 @@ def describe_model(args: argparse.Namespace) -> str:
     return f"{args.model} ({shown})"
 
 
+def digit_batches(X: np.ndarray, labels: np.ndarray, batch_size: int,
+                  rng: np.random.Generator, shift: int = 0,
+                  background: np.ndarray | float = 0.0) -> ArrayBatches:
+    """Mini-batches of images X (N, C, H, W) or rows, shuffled by ``rng``; with ``shift``
+    > 0 each batch's images are moved by up to ``shift`` pixels
+    (``dagnet.data.augment.random_shifts`` on ``background``, the value of an empty
+    pixel), the moves drawn by a generator seeded from ``rng``."""
+    if not shift:
+        return ArrayBatches(X, labels, batch_size, rng)
+    return AugmentedBatches(
+        X, labels, batch_size, rng,
+        lambda images, shifts: random_shifts(images, shift, shifts, background),
+        np.random.default_rng(rng.integers(2**63)))
+
+
 def digit_trainer(model: GraphModel, preprocessing: Preprocessing,
                   optimizer: OptimizationAlgorithm, args, recipe: Recipe,
                   train: tuple[np.ndarray, np.ndarray], test: tuple[np.ndarray, np.ndarray],
@@ -201,16 +216,10 @@ def digit_trainer(model: GraphModel, preprocessing: Preprocessing,
     choosing the moves), the accuracy on (some of) the training set and on ``test`` each
     epoch."""
     X, labels = train
-    if args.shift:
-        # What an empty (all-zero) digit reads after the preprocessing: the background
-        # that comes in where an image moves away from the frame.
-        background = model_inputs(model, preprocessing, np.zeros((1, 28, 28), np.uint8))[0]
-        data = AugmentedBatches(
-            X, labels, args.batch_size, rng,
-            lambda images, shifts: random_shifts(images, args.shift, shifts, background),
-            np.random.default_rng(rng.integers(2**63)))
-    else:
-        data = ArrayBatches(X, labels, args.batch_size, rng)
+    # What an empty (all-zero) digit reads after the preprocessing: the background
+    # that comes in where an image moves away from the frame.
+    background = model_inputs(model, preprocessing, np.zeros((1, 28, 28), np.uint8))[0]
+    data = digit_batches(X, labels, args.batch_size, rng, args.shift, background)
     measured = slice(None, recipe.train_eval_size)
     batch = recipe.eval_batch_size
     trainer = Trainer(model, optimizer, data, epochs=args.epochs, extensions=[
