@@ -26,7 +26,8 @@ from __future__ import annotations
 import os
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numpy  # noqa: F401  (loaded before the scan below, which finds only loaded libraries)
@@ -42,6 +43,7 @@ MIN_WINDOW_SECONDS = 0.1
 _controller: ThreadpoolController | None = None
 _last_sample: tuple[float, float, int, int] | None = None
 _last_estimate: float | None = None
+_pool: ThreadPoolExecutor | None = None
 
 
 def _blas():
@@ -143,3 +145,29 @@ def _thread_count(n: int | str) -> int:
         raise ValueError(f"the BLAS thread count must be an integer from 1 to {cores} (the "
                          f"cores this process may use) or 'auto', got {n!r}")
     return n
+
+
+def worker_count() -> int:
+    """How many threads ``parallel_map`` would use: the BLAS thread count (1 if no BLAS
+    library can be seen)."""
+    return get_threads() or 1
+
+
+def parallel_map(function: Callable, items: Sequence) -> list:
+    """[function(item) for item in items], on as many threads as BLAS may use.
+
+    For work a node splits into independent pieces (blocks of images, say) whose NumPy
+    calls release the GIL: with n > 1 BLAS threads, the pieces run on n threads of one
+    pool the process keeps, each piece's products on one BLAS thread (the count is
+    restored after), so that the element-wise work and the copies run in parallel too,
+    not only the products.  With one thread, or one item, a plain loop.
+    """
+    workers = min(len(items), worker_count())
+    if workers <= 1:
+        return [function(item) for item in items]
+    global _pool
+    if _pool is None:  # never more threads than cores, the most get_threads() allows
+        _pool = ThreadPoolExecutor(max_workers=available_cores(), thread_name_prefix="dagnet")
+    with blas_threads(1):
+        return list(_pool.map(function, items))
+

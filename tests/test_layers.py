@@ -1,6 +1,6 @@
 """The layers of the package, checked on its imports (an ast walk, no import needed).
 
-Bottom to top: utilities (errors, files, version, rng); node and graph; nodes; optim,
+Bottom to top: utilities (errors, files, version, rng, threads); node and graph; nodes; optim,
 data, io, gradcheck; training (the loop, which knows models only by their protocol);
 models (whose ``fit`` runs the Trainer); viz; experiments; cli and reproduce.  A
 module may import its own layer and the layers below, never above; nothing but the
@@ -18,10 +18,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "dagnet"
 
 LAYERS = [
-    {"errors", "files", "version", "rng", "schema", "limits", "argtypes"},
+    {"errors", "files", "version", "rng", "schema", "limits", "argtypes", "threads"},
     {"node", "graph"},
     {"nodes"},
-    {"optim", "data", "io", "gradcheck", "threads"},
+    {"optim", "data", "io", "gradcheck"},
     {"training"},
     {"models"},
     {"viz"},

@@ -3,6 +3,8 @@ arithmetic on a fake /proc/stat."""
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pytest
 
@@ -125,3 +127,21 @@ def test_no_visible_blas_warns_once_and_changes_nothing(monkeypatch):
     with pytest.warns(RuntimeWarning, match="no BLAS library"):
         assert threads.get_threads() is None
     assert threads.set_threads(1) == 1  # nothing to set: no error, no second warning
+
+
+def test_parallel_map_keeps_the_order_and_one_blas_thread_per_worker(restore_threads):
+    if threads.available_cores() < 2:
+        pytest.skip("needs two cores")
+    threads.set_threads(2)
+    seen = threads.parallel_map(lambda k: (k, threads.get_threads(), threading.get_ident()),
+                                range(6))
+    assert [k for k, _, _ in seen] == list(range(6))
+    assert {count for _, count, _ in seen} == {1}  # each piece's products on one thread
+    assert threading.get_ident() not in {ident for _, _, ident in seen}
+    assert threads.get_threads() == 2  # restored
+
+
+def test_parallel_map_with_one_thread_is_a_loop_in_the_caller(restore_threads):
+    threads.set_threads(1)
+    idents = threads.parallel_map(lambda k: threading.get_ident(), range(3))
+    assert set(idents) == {threading.get_ident()}

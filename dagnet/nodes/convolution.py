@@ -6,8 +6,10 @@ the zero-padded input into a column (one strided copy out of
 ``sliding_window_view``), so that a convolution is one matrix product.
 ``col2im``, its adjoint, sums columns back into the pixels they came from: one
 strided write into a zeroed buffer in which no two windows overlap, then one
-sum over the kernel positions.  No Python loop runs over the batch, the pixels
-or the kernel positions.  Pooling copies its windows the same way, window
+sum over the kernel positions.  No Python loop runs over the pixels or the
+kernel positions; a convolution's forward pass goes through the batch in blocks
+of images whose columns fit in cache (``convolve``, ``BLOCK_BYTES``), each block
+one im2col and one product.  Pooling copies its windows the same way, window
 position first, and reduces over that axis.
 
 The copies dominate the cost (the products are thin: few channels), so nodes
@@ -30,6 +32,7 @@ from numpy.lib.stride_tricks import as_strided, sliding_window_view
 from dagnet.errors import GraphError, ShapeError
 from dagnet.node import Node, register_node
 from dagnet.schema import pair
+from dagnet.threads import parallel_map, worker_count
 
 Pair = tuple[int, int]
 
@@ -91,12 +94,100 @@ def im2col(x: np.ndarray, kernel: Pair, stride: Pair = (1, 1), padding: Pair = (
         >>> im2col(np.arange(9.).reshape(1, 1, 3, 3), (2, 2)).shape
         (4, 4)
     """
+    B, C, H, W = x.shape
+    Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in zip((H, W), kernel, stride, padding))
+    cols = scratch(out, (C * kernel[0] * kernel[1], B * Ho * Wo), x.dtype)
+    return im2col_into(cols, x, kernel, stride, padding)
+
+
+def im2col_into(cols: np.ndarray, x: np.ndarray, kernel: Pair, stride: Pair,
+                padding: Pair) -> np.ndarray:
+    """``im2col(x)`` written into ``cols``, which may be a view with strided rows (a
+    block of columns of a larger array); returns ``cols``."""
     windows = image_windows(pad_images(x, padding), kernel, stride)
     B, C, Ho, Wo, kh, kw = windows.shape
-    cols = scratch(None if out is None else out.reshape(-1),
-                   (C * kh * kw * B * Ho * Wo,), x.dtype).reshape(C, kh, kw, B, Ho, Wo)
-    np.copyto(cols, windows.transpose(1, 4, 5, 0, 2, 3))
-    return cols.reshape(C * kh * kw, B * Ho * Wo)
+    np.copyto(cols.reshape(C, kh, kw, B, Ho, Wo), windows.transpose(1, 4, 5, 0, 2, 3))
+    return cols
+
+
+# A convolution runs its im2col and its product a block of images at a time, the
+# block's columns at most this many bytes: written, then read by the product while
+# they are still in cache.  Measured on the cnn's 3×3 layers (one thread): 1.3x
+# faster at batch 128 and 2.3–2.9x at 1,000 images than one im2col of the whole
+# batch, with blocks of 16 images (3.6 MB for 8 channels at 28×28) about the best.
+BLOCK_BYTES = 4 << 20
+
+
+def images_per_block(bytes_per_image: int, batch: int) -> int:
+    return max(1, min(batch, BLOCK_BYTES // max(1, bytes_per_image)))
+
+
+def convolve(x: np.ndarray, w: np.ndarray, stride: Pair, padding: Pair,
+             bias: np.ndarray | None = None, cols: np.ndarray | None = None,
+             workspace: dict | None = None) -> np.ndarray:
+    """y = conv2d(x, W) + b: x:(B, C, H, W), W:(O, C, kh, kw) -> (B, O, Ho, Wo).
+
+    Block by block (``BLOCK_BYTES``): im2col of the block's images, one product,
+    and its copy into y's layout, bias added on the way.  With more than one thread
+    (``dagnet.threads``) the blocks are shared out in contiguous runs, one per
+    thread (``parallel_map``): the copies then run in parallel too, not only the
+    products.  ``cols``, if given, is the whole batch's (C·kh·kw, B·Ho·Wo) im2col to
+    fill (a backward pass reads it); otherwise each run's columns go into a scratch
+    array of ``workspace``, a dict the caller keeps between calls.
+    """
+    B, C, H, W = x.shape
+    n_out, kernel = w.shape[0], w.shape[2:]
+    Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in zip((H, W), kernel, stride, padding))
+    K, pixels = C * kernel[0] * kernel[1], Ho * Wo
+    dtype = np.result_type(x, w)
+    wm = w.reshape(n_out, K)
+    workspace = {} if workspace is None else workspace
+    y = np.empty((B, n_out, Ho, Wo), dtype=dtype)
+    step = images_per_block(K * pixels * x.itemsize, B)
+    starts = list(range(0, B, step))
+    runs = np.array_split(np.arange(len(starts)), min(len(starts), worker_count()))
+
+    def run(k: int) -> None:
+        names = (f"cols{k}", f"product{k}")
+        for start in (starts[i] for i in runs[k]):
+            stop = min(B, start + step)
+            n = stop - start
+            if cols is not None:
+                block_cols = cols.reshape(K, B, pixels)[:, start:stop].reshape(K, n * pixels)
+            else:
+                workspace[names[0]] = scratch(workspace.get(names[0]), (K, step * pixels),
+                                              x.dtype)
+                block_cols = workspace[names[0]][:, :n * pixels]
+            im2col_into(block_cols, x[start:stop], kernel, stride, padding)
+            workspace[names[1]] = scratch(workspace.get(names[1]), (n_out, step * pixels), dtype)
+            product = np.matmul(wm, block_cols, out=workspace[names[1]][:, :n * pixels])
+            images = product.reshape(n_out, n, Ho, Wo).transpose(1, 0, 2, 3)
+            if bias is None:
+                np.copyto(y[start:stop], images)
+            else:
+                np.add(images, bias.reshape(-1, 1, 1), out=y[start:stop])
+
+    parallel_map(run, range(len(runs)))
+    return y
+
+
+# dJ/dW splits its sum over output pixels between threads only in runs at least this long.
+MIN_COLUMNS_PER_RUN = 4096
+
+
+def weight_gradient(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """G·colsᵀ for G:(O, N), cols:(K, N) -> (O, K), N being every output pixel of the batch.
+
+    Computed as (cols·Gᵀ)ᵀ: with few output channels, OpenBLAS is 2–4 times faster
+    with the thin operand on the right (measured for (8, 100352)·(100352, 72)).  With
+    more than one thread each takes a run of the N columns and the partial sums are
+    added (``parallel_map``).
+    """
+    runs = np.array_split(np.arange(g.shape[1]),
+                          min(worker_count(), max(1, g.shape[1] // MIN_COLUMNS_PER_RUN)))
+    bounds = [(r[0], r[-1] + 1) for r in runs if len(r)]
+    parts = parallel_map(lambda b: cols[:, b[0]:b[1]] @ g[:, b[0]:b[1]].T, bounds)
+    return np.ascontiguousarray(sum(parts[1:], parts[0]).T)
 
 
 def fold_workspace(values_shape: Sequence[int], padded_size: Pair, dtype,
@@ -153,18 +244,6 @@ def check_window_fits(node: Node, x: np.ndarray, kernel: Pair, padding: Pair) ->
                          f"in images of shape {x.shape} padded by {padding}")
 
 
-def channels_first(product: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
-    """A product with one row per channel, shaped (O, B, Ho, Wo), copied into images
-    (B, O, Ho, Wo), with ``bias`` (O,) added during the copy."""
-    images = product.transpose(1, 0, 2, 3)
-    y = np.empty(images.shape, dtype=product.dtype)
-    if bias is None:
-        np.copyto(y, images)
-    else:
-        np.add(images, bias.reshape(-1, 1, 1), out=y)
-    return y
-
-
 def product_into(reuse: np.ndarray | None, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """a @ b written into ``reuse`` when it fits (see ``scratch``)."""
     out = scratch(reuse, (a.shape[0], b.shape[1]), np.result_type(a, b))
@@ -188,9 +267,15 @@ class Conv2DNode(Node):
     With stride 1, when it moves fewer bytes (O·H·W ≤ 2·C·Ho·Wo, "same" convolutions),
     dJ/dx is computed as the equal convolution of G padded by k−1−p with W flipped
     and transposed: one im2col and one product, no col2im.
+
+    Both modes compute the same y; the mode decides what is kept.  In training mode
+    the node keeps the whole batch's cols for dJ/dW; in inference mode (``Graph.eval``)
+    each block's columns go to a small scratch array and are gone after the product
+    (a gradient asked for in inference mode computes cols again).
     """
 
     config_schema = {"stride": pair(1), "padding": pair(0)}
+    mode_dependent = True
 
     def __init__(self, parents, stride: int | Sequence[int] = 1,
                  padding: int | Sequence[int] = 0, name: str | None = None):
@@ -200,11 +285,13 @@ class Conv2DNode(Node):
                              f"{len(self.parents)}")
         self.stride = as_pair(stride, f"{self.describe()}: stride", 1)
         self.padding = as_pair(padding, f"{self.describe()}: padding", 0)
+        self.training = True
         self.cols: np.ndarray | None = None
+        self._kept_cols: np.ndarray | None = None
         # Scratch arrays kept between calls (see ``scratch``), never handed out.
-        self._product: np.ndarray | None = None
+        self._workspace: dict = {}
+        self._gradient_workspace: dict = {}
         self._rows: np.ndarray | None = None
-        self._gradient_cols: np.ndarray | None = None
         self._gradient_product: np.ndarray | None = None
         self._fold_workspace: np.ndarray | None = None
 
@@ -226,13 +313,15 @@ class Conv2DNode(Node):
     def compute_output(self):
         self._check()
         x, w = self.x[0], self.x[1]
-        n_out = w.shape[0]
-        Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in
-                  zip(x.shape[2:], w.shape[2:], self.stride, self.padding))
-        self.cols = im2col(x, w.shape[2:], self.stride, self.padding, out=self.cols)
-        self._product = product_into(self._product, w.reshape(n_out, -1), self.cols)
-        return [channels_first(self._product.reshape(n_out, x.shape[0], Ho, Wo),
-                               self.x[2] if len(self.x) == 3 else None)]
+        self.cols = None
+        if self.training:
+            Ho, Wo = (output_size(n, k, s, p) for n, k, s, p in
+                      zip(x.shape[2:], w.shape[2:], self.stride, self.padding))
+            self._kept_cols = scratch(self._kept_cols, (w[0].size, x.shape[0] * Ho * Wo),
+                                      x.dtype)
+            self.cols = self._kept_cols
+        return [convolve(x, w, self.stride, self.padding, self.x[2] if len(self.x) == 3 else None,
+                         cols=self.cols, workspace=self._workspace)]
 
     def compute_gradient(self):
         w, images = self.x[1], self.dJdy[0]
@@ -240,8 +329,12 @@ class Conv2DNode(Node):
                              images.dtype)
         np.copyto(self._rows, images.transpose(1, 0, 2, 3))
         g = self._rows.reshape(w.shape[0], -1)  # G as (O, B·Ho·Wo)
-        grads = [self._input_gradient(g) if self.wants(0) else None,
-                 (g @ self.cols.T).reshape(w.shape) if self.wants(1) else None]
+        dw = None
+        if self.wants(1):
+            if self.cols is None:  # inference mode kept no columns
+                self.cols = im2col(self.x[0], w.shape[2:], self.stride, self.padding)
+            dw = weight_gradient(g, self.cols).reshape(w.shape)
+        grads = [self._input_gradient(g) if self.wants(0) else None, dw]
         if len(self.x) == 3:
             grads.append(g.sum(axis=1) if self.wants(2) else None)
         return grads
@@ -258,14 +351,10 @@ class Conv2DNode(Node):
 
     def _input_gradient_by_convolution(self) -> np.ndarray:
         """Stride 1: dJ/dx = dJ/dy padded by k−1−p, convolved with W flipped, transposed."""
-        (B, C, H, W), (_, _, kh, kw) = self.x[0].shape, self.x[1].shape
+        kh, kw = self.x[1].shape[2:]
         (ph, pw) = self.padding
-        self._gradient_cols = im2col(self.dJdy[0], (kh, kw), (1, 1),
-                                     (kh - 1 - ph, kw - 1 - pw), out=self._gradient_cols)
-        self._gradient_product = product_into(self._gradient_product,
-                                              flipped_kernel(self.x[1]).reshape(C, -1),
-                                              self._gradient_cols)
-        return channels_first(self._gradient_product.reshape(C, B, H, W))
+        return convolve(self.dJdy[0], flipped_kernel(self.x[1]), (1, 1),
+                        (kh - 1 - ph, kw - 1 - pw), workspace=self._gradient_workspace)
 
     def _input_gradient_by_col2im(self, g: np.ndarray) -> np.ndarray:
         """dJ/dx = col2im(Wmᵀ·G), G = dJ/dy as (O, B·Ho·Wo), cropped by the padding."""

@@ -97,21 +97,32 @@ class BatchNormNode(Node):
     def compute_output(self):
         self._check()
         x, gamma, beta = self.x
+        if not self.training:
+            return [self._inference_output(x, gamma, beta)]
         axes = _feature_axes(x)
-        if self.training:
-            mean = x.mean(axis=axes, keepdims=True)
-            centered = x - mean
-            var = np.mean(np.square(centered), axis=axes, keepdims=True)
-            self._update_running(mean, var, x.size // x.shape[1])
-        else:
-            centered = x - _per_feature(self.running_mean.astype(x.dtype), x.ndim)
-            var = _per_feature(self.running_var.astype(x.dtype), x.ndim)
+        mean = x.mean(axis=axes, keepdims=True)
+        centered = x - mean
+        var = np.mean(np.square(centered), axis=axes, keepdims=True)
+        self._update_running(mean, var, x.size // x.shape[1])
         self.inv_std = 1 / np.sqrt(var + self.eps)
         centered *= self.inv_std
         self.x_hat = centered
         y = self.x_hat * _per_feature(gamma, x.ndim)
         y += _per_feature(beta, x.ndim)
         return [y]
+
+    def _inference_output(self, x: np.ndarray, gamma: np.ndarray, beta: np.ndarray):
+        """y = x·s + t with s = γ/√(σ²_r + ε), t = β − μ_r·s: the running statistics folded
+        into one scale and shift per feature, two passes over x instead of four (x̂ is
+        only formed if a gradient is asked for)."""
+        self.inv_std = _per_feature(1 / np.sqrt(self.running_var + self.eps), x.ndim).astype(
+            np.result_type(x, gamma))
+        self.x_hat = None
+        scale = gamma * self.inv_std.ravel()
+        shift = beta - self.running_mean.astype(scale.dtype) * scale
+        y = x * _per_feature(scale, x.ndim)
+        y += _per_feature(shift, x.ndim)
+        return y
 
     def _update_running(self, mean: np.ndarray, var: np.ndarray, m: int) -> None:
         a = self.momentum
@@ -121,6 +132,8 @@ class BatchNormNode(Node):
     def compute_gradient(self):
         x, gamma, _ = self.x
         g, x_hat = self.dJdy[0], self.x_hat
+        if x_hat is None:  # inference: x̂ was folded away in the forward pass
+            x_hat = (x - _per_feature(self.running_mean.astype(x.dtype), x.ndim)) * self.inv_std
         axes = _feature_axes(x)
         dbeta = g.sum(axis=axes)
         dgamma = np.sum(g * x_hat, axis=axes)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import dagnet.threads
 from dagnet import InputNode, ParameterNode
 from dagnet.errors import GraphError, ShapeError
 from dagnet.nodes import (
@@ -17,6 +18,7 @@ from dagnet.nodes import (
     FlattenNode,
     GlobalAveragePoolNode,
     MaxPool2DNode,
+    convolution,
 )
 from dagnet.nodes.convolution import col2im, im2col, output_size
 from tests.conftest import require
@@ -90,6 +92,45 @@ def test_float32_conv_stays_float32_without_copies_of_the_weights(rng):
     y, grads = run_node(node, np.ones((2, 4, 6, 5), np.float32))
     assert y.dtype == np.float32 and y.flags.c_contiguous
     assert [g.dtype for g in grads] == [np.float32] * 3
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("stride, padding, bias", [(1, 1, False), (2, 0, True)])
+def test_blocks_and_modes_give_one_convolution(rng, monkeypatch, stride, padding, bias,
+                                               threads):
+    """Blocks of 3 images with a last block of 1, in training and inference mode, on one
+    thread or shared out between two, give the whole batch's im2col product: the same y
+    and the same gradients."""
+    if threads > dagnet.threads.available_cores():
+        pytest.skip(f"{threads} threads need as many cores")
+    for module in (convolution, dagnet.threads):  # parallel_map follows the same count
+        monkeypatch.setattr(module, "worker_count", lambda: threads)
+    monkeypatch.setattr(convolution, "MIN_COLUMNS_PER_RUN", 8)  # dJ/dW split as well
+    x, w, b = rng.standard_normal((7, 2, 6, 5)), rng.standard_normal((3, 2, 3, 2)), \
+        rng.standard_normal(3)
+    upstream_shape = (7, 3, output_size(6, 3, stride, padding), output_size(5, 2, stride, padding))
+    upstream = rng.standard_normal(upstream_shape)
+    wm = w.reshape(3, -1)
+    expected = np.einsum("ok,kbij->boij", wm, im2col(x, (3, 2), (stride,) * 2, (padding,) * 2)
+                         .reshape(-1, *upstream_shape[:1], *upstream_shape[2:]))
+    if bias:
+        expected += b[None, :, None, None]
+    image_bytes = w[0].size * upstream_shape[2] * upstream_shape[3] * x.itemsize
+    monkeypatch.setattr(convolution, "BLOCK_BYTES", 3 * image_bytes)
+    results = []
+    for training in (True, False):
+        inputs = [ParameterNode(x), ParameterNode(w)] + ([ParameterNode(b)] if bias else [])
+        node = Conv2DNode(inputs, stride=stride, padding=padding)
+        node.training = training
+        y = node.get_output()
+        assert (node.cols is not None) == training  # inference mode keeps no columns
+        node.dJdy = [upstream]
+        results.append((y, node.compute_gradient()))
+    (y, grads), (y_eval, grads_eval) = results
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(y_eval, y)
+    for g, g_eval in zip(grads, grads_eval):
+        np.testing.assert_allclose(g_eval, g, rtol=1e-12, atol=1e-12)
 
 
 def test_max_pool_shares_the_gradient_of_tied_maxima():

@@ -58,6 +58,22 @@ def test_float32_batch_norm_in_both_modes_stays_float32(rng):
         assert all(g.dtype == np.float32 for g in grads)
 
 
+def test_folded_inference_equals_the_composed_formula(rng):
+    # inference folds the running statistics into one scale and shift per channel
+    x = rng.standard_normal((6, 3, 4, 5)) * 3 + 2
+    gamma, beta = rng.standard_normal(3), rng.standard_normal(3)
+    mean, var = rng.standard_normal(3) + 2, rng.uniform(0.5, 9, 3)
+    composed = ((x - mean[None, :, None, None]) / np.sqrt(var[None, :, None, None] + 1e-5)
+                * gamma[None, :, None, None] + beta[None, :, None, None])
+    for dtype, rtol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+        node = bn_node(x.astype(dtype), gamma.astype(dtype), beta.astype(dtype))
+        node.load_state_arrays({"running_mean": mean, "running_var": var})
+        node.training = False
+        y = node.get_output()
+        assert y.dtype == dtype
+        np.testing.assert_allclose(y, composed, rtol=rtol, atol=rtol * np.abs(composed).max())
+
+
 def test_dropout_keeps_a_fraction_and_rescales(rng):
     x = np.ones((200, 50))
     node = DropoutNode([InputNode(x)], 0.3, rng=rng)
