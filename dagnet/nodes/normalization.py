@@ -33,7 +33,8 @@ class BatchNormNode(Node):
     Training: x̂ = (x − μ)/√(σ² + ε) with μ, σ² the mean and biased variance of each
     feature over its m = B·H·W values; the running estimates follow
     μ_r ← (1 − a)μ_r + aμ, σ²_r ← (1 − a)σ²_r + aσ²·m/(m − 1) (a = ``momentum``).
-    Inference: x̂ = (x − μ_r)/√(σ²_r + ε).  dJ/dβ = Σ G, dJ/dγ = Σ G ⊙ x̂ (sums over
+    Inference: x̂ = (x − μ_r)/√(σ²_r + ε), computed as y = x·s + t with s = γ/√(σ²_r + ε)
+    and t = β − μ_r·s (two passes over x).  dJ/dβ = Σ G, dJ/dγ = Σ G ⊙ x̂ (sums over
     all axes but 1); training: dJ/dx = γ/√(σ² + ε) ⊙ (G − mean(G) − x̂ ⊙ mean(G ⊙ x̂)),
     inference: dJ/dx = G ⊙ γ/√(σ²_r + ε).
     x:(B, C) or (B, C, H, W), γ:(C,), β:(C,) -> x's shape.
