@@ -183,10 +183,11 @@ def weight_gradient(g: np.ndarray, cols: np.ndarray) -> np.ndarray:
     more than one thread each takes a run of the N columns and the partial sums are
     added (``parallel_map``).
     """
-    runs = np.array_split(np.arange(g.shape[1]),
-                          min(worker_count(), max(1, g.shape[1] // MIN_COLUMNS_PER_RUN)))
-    bounds = [(r[0], r[-1] + 1) for r in runs if len(r)]
-    parts = parallel_map(lambda b: cols[:, b[0]:b[1]] @ g[:, b[0]:b[1]].T, bounds)
+    n = g.shape[1]
+    pieces = min(worker_count(), max(1, n // MIN_COLUMNS_PER_RUN))
+    edges = [n * k // pieces for k in range(pieces + 1)]
+    parts = parallel_map(lambda k: cols[:, edges[k]:edges[k + 1]] @ g[:, edges[k]:edges[k + 1]].T,
+                         range(pieces))
     return np.ascontiguousarray(sum(parts[1:], parts[0]).T)
 
 
