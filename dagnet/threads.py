@@ -171,3 +171,14 @@ def parallel_map(function: Callable, items: Sequence) -> list:
     with blas_threads(1):
         return list(_pool.map(function, items))
 
+
+def _forget_pool() -> None:
+    """A forked child has none of its parent's threads: a pool inherited from the parent
+    would take work and never run it, so the child starts its own when it needs one."""
+    global _pool
+    _pool = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_pool)
+

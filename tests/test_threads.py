@@ -145,3 +145,26 @@ def test_parallel_map_with_one_thread_is_a_loop_in_the_caller(restore_threads):
     threads.set_threads(1)
     idents = threads.parallel_map(lambda k: threading.get_ident(), range(3))
     assert set(idents) == {threading.get_ident()}
+
+
+def _parallel_sum_in_child(queue) -> None:
+    threads.set_threads(2)
+    queue.put(sum(threads.parallel_map(lambda k: k * k, range(4))))
+
+
+def test_parallel_map_works_in_a_forked_child_of_a_process_that_used_it(restore_threads):
+    import multiprocessing
+
+    if threads.available_cores() < 2 or "fork" not in multiprocessing.get_all_start_methods():
+        pytest.skip("needs two cores and fork")
+    threads.set_threads(2)
+    threads.parallel_map(lambda k: k, range(4))  # the parent's pool exists
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=_parallel_sum_in_child, args=(queue,))
+    child.start()
+    child.join(timeout=30)
+    if child.is_alive():
+        child.terminate()
+    assert child.exitcode == 0 and queue.get(timeout=1) == 14
+
